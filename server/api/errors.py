@@ -1,0 +1,96 @@
+"""Error bodies the API returns. Clients never see a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+    def body(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.fields is not None:
+            err["fields"] = self.fields
+        return {"error": err}
+
+
+def bad_request(message: str, code: str = "bad_request") -> ApiError:
+    return ApiError(400, code, message)
+
+
+def unauthorized(
+    message: str = "请先登录 / authentication required", code: str = "unauthenticated"
+) -> ApiError:
+    return ApiError(401, code, message)
+
+
+def forbidden(message: str = "无权访问 / permission denied") -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, "not_found", f"未找到 / {what} not found")
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, "conflict", message)
+
+
+def from_validation(exc: ValidationError, where: str) -> ApiError:
+    fields = [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or where,
+            "message": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    return ApiError(400, "validation_error", f"输入有误 / invalid {where}", fields)
+
+
+_STATUS_CODES = {
+    404: ("not_found", "未找到 / not found"),
+    405: ("method_not_allowed", "不支持该方法 / method not allowed"),
+    413: ("payload_too_large", "请求过大 / request body too large"),
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith(("/api", "/healthz", "/metrics")):
+            raise
+        code, message = _STATUS_CODES.get(exc.status, ("http_error", exc.reason))
+        return web.json_response({"error": {"code": code, "message": message}}, status=exc.status)
+    except IntegrityError:
+        log.info("integrity conflict on %s %s", request.method, request.path, exc_info=True)
+        err = conflict("与现有数据冲突 / conflicts with existing data")
+        return web.json_response(err.body(), status=409)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        body = {"error": {"code": "internal", "message": "服务器内部错误 / internal server error"}}
+        return web.json_response(body, status=500)

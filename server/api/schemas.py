@@ -1,0 +1,335 @@
+"""Request and response bodies of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from server.models import (
+    CaseType,
+    Outcome,
+    ParticipantKind,
+    PartyRole,
+    SessionStatus,
+    UserRole,
+)
+
+
+def _aware(v: datetime) -> datetime:
+    if v.tzinfo is None:
+        raise ValueError("时间须带时区 / datetime must include a timezone offset")
+    return v
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text = Annotated[str, StringConstraints(max_length=10000)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9+\- ]{0,32}$")]
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Id = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- auth ---------------------------------------------------------------------------------
+class LoginIn(In):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class UserOut(Out):
+    id: str
+    court_id: str
+    username: str
+    display_name: str
+    role: UserRole
+    active: bool
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    csrf_token: str
+
+
+# --- courts and users ---------------------------------------------------------------------
+class CourtIn(In):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    region: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class CourtPatch(In):
+    name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = None
+    region: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class CourtOut(Out):
+    id: str
+    name: str
+    region: str
+
+
+class UserIn(In):
+    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{3,64}$")]
+    display_name: Name
+    role: UserRole
+    password: Annotated[str, StringConstraints(min_length=8, max_length=256)]
+
+
+class UserPatch(In):
+    display_name: Name | None = None
+    role: UserRole | None = None
+    active: bool | None = None
+    password: Annotated[str, StringConstraints(min_length=8, max_length=256)] | None = None
+
+
+# --- cases and parties --------------------------------------------------------------------
+class PartyIn(In):
+    name: Name
+    role: PartyRole
+    phone: Phone = ""
+    represents_id: Id | None = None
+
+
+class PartyPatch(In):
+    name: Name | None = None
+    role: PartyRole | None = None
+    phone: Phone | None = None
+
+
+class PartyOut(Out):
+    id: str
+    case_id: str
+    name: str
+    role: PartyRole
+    # Masked unless the caller is staff of the court (phone numbers are personal data).
+    phone: str
+    represents_id: str | None
+
+
+class CaseIn(In):
+    case_number: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+    ]
+    case_type: CaseType
+    title: Annotated[str, StringConstraints(max_length=200)] = ""
+    description: Text = ""
+    mediator_id: Id | None = None
+    parties: list[PartyIn] = Field(default_factory=list, max_length=50)
+
+
+class CasePatch(In):
+    case_type: CaseType | None = None
+    title: Annotated[str, StringConstraints(max_length=200)] | None = None
+    description: Text | None = None
+    mediator_id: Id | None = None
+
+
+class CaseOut(Out):
+    id: str
+    court_id: str
+    case_number: str
+    case_type: CaseType
+    title: str
+    description: str
+    mediator_id: str | None
+    created_at: datetime
+    parties: list[PartyOut]
+
+
+class CaseQuery(In):
+    q: Annotated[str, StringConstraints(max_length=100)] = ""
+    case_type: CaseType | None = None
+    limit: int = Field(default=100, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
+
+
+# --- terminals ----------------------------------------------------------------------------
+class TerminalIn(In):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    location: Annotated[str, StringConstraints(max_length=200)] = ""
+    operator_name: Annotated[str, StringConstraints(max_length=100)] = ""
+    operator_phone: Phone = ""
+
+
+class TerminalPatch(In):
+    name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = None
+    location: Annotated[str, StringConstraints(max_length=200)] | None = None
+    operator_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    operator_phone: Phone | None = None
+    active: bool | None = None
+
+
+class TerminalOut(Out):
+    id: str
+    court_id: str
+    name: str
+    location: str
+    operator_name: str
+    operator_phone: str
+    active: bool
+
+
+class TerminalWithKeyOut(BaseModel):
+    terminal: TerminalOut
+    # Shown once; only its hash is stored.
+    device_key: str
+
+
+class TerminalLoginIn(In):
+    device_key: Annotated[str, StringConstraints(min_length=8, max_length=200)]
+
+
+class TerminalLoginOut(BaseModel):
+    token: str
+    expires_at: datetime
+    terminal: TerminalOut
+
+
+# --- sessions, participants, invites ------------------------------------------------------
+class SessionIn(In):
+    case_id: Id
+    scheduled_at: AwareDatetime
+    duration_minutes: int = Field(default=60, ge=5, le=600)
+    mediator_id: Id
+    clerk_id: Id | None = None
+    terminal_id: Id | None = None
+    # Parties of the case to invite; all of the case's parties when omitted.
+    party_ids: list[Id] | None = Field(default=None, max_length=50)
+    record_caucus: bool = False
+
+
+class SessionPatch(In):
+    scheduled_at: AwareDatetime | None = None
+    duration_minutes: int | None = Field(default=None, ge=5, le=600)
+    mediator_id: Id | None = None
+    clerk_id: Id | None = None
+    terminal_id: Id | None = None
+    record_caucus: bool | None = None
+
+
+class SessionEndIn(In):
+    outcome: Outcome
+    note: Text = ""
+
+
+class ParticipantOut(Out):
+    id: str
+    kind: ParticipantKind
+    display_name: str
+    role_label: str
+    user_id: str | None
+    party_id: str | None
+    terminal_id: str | None
+
+
+class SessionOut(Out):
+    id: str
+    court_id: str
+    case_id: str
+    scheduled_at: datetime
+    duration_minutes: int
+    mediator_id: str
+    clerk_id: str | None
+    terminal_id: str | None
+    status: SessionStatus
+    outcome: Outcome | None
+    outcome_note: str
+    record_caucus: bool
+    started_at: datetime | None
+    ended_at: datetime | None
+    participants: list[ParticipantOut]
+
+
+class SessionQuery(In):
+    date: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    status: SessionStatus | None = None
+    case_id: Id | None = None
+    limit: int = Field(default=100, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
+
+
+class InviteIn(In):
+    participant_id: Id
+    ttl_hours: float | None = Field(default=None, gt=0, le=24 * 30)
+
+
+class InviteOut(Out):
+    id: str
+    session_id: str
+    participant_id: str
+    role: ParticipantKind
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class InviteLinkOut(BaseModel):
+    invite: InviteOut
+    url: str
+    token: str
+
+
+# --- join (parties) -----------------------------------------------------------------------
+class IceServerOut(BaseModel):
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class JoinSessionOut(BaseModel):
+    id: str
+    court_name: str
+    case_number: str
+    case_type: CaseType
+    scheduled_at: datetime
+    status: SessionStatus
+    terminal_name: str | None
+
+
+class JoinOut(BaseModel):
+    session: JoinSessionOut
+    participant: ParticipantOut
+    expires_at: datetime
+    ice_servers: list[IceServerOut]
+    signaling_path: str
+    recording_notice: str
+
+
+class ScheduleItemOut(BaseModel):
+    session: JoinSessionOut
+    participant_id: str
+    join_url: str
+    join_token: str
+
+
+# --- audit --------------------------------------------------------------------------------
+class AuditOut(Out):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    session_id: str | None
+    ip: str
+    details: dict[str, Any]
+
+
+class AuditQuery(In):
+    session_id: Id | None = None
+    action: Annotated[str, StringConstraints(max_length=64)] | None = None
+    limit: int = Field(default=200, ge=1, le=1000)
+    before_id: int | None = Field(default=None, ge=1)

@@ -1,0 +1,161 @@
+"""The aiohttp application: API, health, metrics, OpenAPI and (when built) the web client."""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from server.api.errors import error_middleware
+from server.api.framework import Api, openapi_document
+from server.api.routes import audit_log, auth, cases, courts, join, sessions, terminals
+from server.config import Settings
+from server.db import Database
+from server.metrics import Metrics
+from server.security.ratelimit import RateLimiter
+from server.security.tokens import TokenSigner
+from server.state import STATE_KEY, AppState
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+WEB_DIST = Path(__file__).resolve().parent.parent / "web_client" / "dist"
+# JSON bodies are small; media never goes through HTTP uploads here.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def all_routes() -> Api:
+    api = Api()
+    for module in (auth, courts, cases, terminals, sessions, join, audit_log):
+        api.routes.extend(module.api.routes)
+    return api
+
+
+def openapi_spec() -> dict[str, Any]:
+    return openapi_document(all_routes(), "Shared Court API (共享法庭)", VERSION)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    try:
+        async with state.db.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+    except Exception:
+        log.exception("health check: database unreachable")
+        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok", "version": VERSION})
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = request.app[STATE_KEY].metrics.render()
+    return web.Response(
+        body=body,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(openapi_spec())
+
+
+async def api_docs(request: web.Request) -> web.Response:
+    """A plain, dependency-free reference page generated from the same OpenAPI document."""
+    spec = openapi_spec()
+    rows = []
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                f"<td>{html.escape(op['summary'])}</td><td>{html.escape(op['tags'][0])}</td>"
+                f"<td>{html.escape(op.get('description', ''))}</td></tr>"
+            )
+    page = (
+        "<!doctype html><meta charset=utf-8><title>共享法庭 API</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 8px;border-bottom:1px solid #ddd}"
+        "</style><h1>共享法庭 API / Shared Court API</h1>"
+        "<p>机器可读规范 / machine-readable spec: <a href=/api/openapi.json>/api/openapi.json</a>"
+        " · 信令协议 / signaling: docs/signaling.md</p>"
+        "<table><tr><th>Method</th><th>Path</th><th>Summary</th><th>Tag</th><th>Auth</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response: web.StreamResponse = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+    response: web.StreamResponse = await handler(request)
+    if request.path.startswith("/api/"):
+        request.app[STATE_KEY].metrics.http_requests.labels(f"{response.status // 100}xx").inc()
+    return response
+
+
+async def _spa_index(request: web.Request) -> web.StreamResponse:
+    index = WEB_DIST / "index.html"
+    if not index.exists():
+        return web.Response(
+            status=503,
+            content_type="text/html",
+            text="<!doctype html><meta charset=utf-8><p>网页客户端尚未构建 / web client not built."
+            " Run the README's install command.</p>",
+        )
+    return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+def create_app(settings: Settings) -> web.Application:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.effective_recordings_dir.mkdir(parents=True, exist_ok=True)
+    app = web.Application(
+        middlewares=[count_requests, security_headers, error_middleware],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    db = Database(settings.effective_database_url)
+    app[STATE_KEY] = AppState(
+        settings=settings,
+        db=db,
+        signer=TokenSigner(settings.ensure_secret()),
+        login_limiter=RateLimiter(settings.login_max_failures, settings.login_window_seconds),
+        metrics=Metrics(),
+    )
+
+    async def on_startup(app: web.Application) -> None:
+        await db.migrate()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await db.close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/api/docs", api_docs)
+    all_routes().register(app)
+    if (WEB_DIST / "assets").is_dir():
+        app.router.add_static("/assets", WEB_DIST / "assets")
+    # Client-side routes (join links, consoles) all load the single-page app.
+    for prefix in (
+        "/",
+        "/join/{tail:.*}",
+        "/console{tail:.*}",
+        "/terminal{tail:.*}",
+        "/clerk{tail:.*}",
+        "/login{tail:.*}",
+    ):
+        app.router.add_get(prefix, _spa_index)
+    return app

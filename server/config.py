@@ -1,0 +1,162 @@
+"""Effective settings: embedded defaults < TOML file < SHARED_COURT_* environment variables.
+
+The embedded defaults are what a fresh machine runs with: SQLite and recordings under ./data,
+in-process room state, 127.0.0.1:8080. Scale-out settings (redis_url, database_url) exist from the
+start so a deployment only changes configuration, never code.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "SHARED_COURT_"
+CONFIG_ENV = "SHARED_COURT_CONFIG"
+
+
+class IceServer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str]
+    username: str | None = None
+    credential: SecretStr | None = None
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    # Empty means in-process room state (single node); "redis://host:port/0" enables scale-out.
+    redis_url: str = ""
+    # Empty means SQLite at <data_dir>/shared-court.db. PostgreSQL: postgresql+asyncpg://...
+    database_url: str = ""
+    # Empty means <data_dir>/recordings.
+    recordings_dir: Path | None = None
+    # The address parties open; join links and QR codes are built from it.
+    public_url: str = ""
+    # STUN/TURN for clients behind NAT. Empty by default: host candidates suffice on a LAN and
+    # an unreachable STUN server would only delay every connection.
+    ice_servers: list[IceServer] = Field(default_factory=list)
+    # Signs join links and staff session tokens. Empty: generated once into <data_dir>/secret.key.
+    secret_key: SecretStr = SecretStr("")
+    join_link_ttl_hours: float = Field(default=72.0, gt=0)
+    staff_session_hours: float = Field(default=12.0, gt=0)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
+    cookie_secure: bool = False
+    room_max_participants: int = Field(default=12, ge=2)
+    room_max_bitrate_kbps: int = Field(default=2500, ge=64)
+    reconnect_grace_seconds: float = Field(default=30.0, ge=0)
+    recording_retention_days: int = Field(default=3650, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'shared-court.db').resolve()}"
+
+    @property
+    def effective_recordings_dir(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def ensure_secret(self) -> bytes:
+        """The signing secret; generated and kept under data_dir when none is configured."""
+        if self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+    def public_view(self) -> dict[str, Any]:
+        """Settings as `config --show` prints them: secrets masked, derived values resolved."""
+        data = self.model_dump(mode="json")
+        data["secret_key"] = "********" if self.secret_key.get_secret_value() else "(generated)"
+        for server in data["ice_servers"]:
+            if server.get("credential"):
+                server["credential"] = "********"
+        data["database_url"] = _mask_url_password(self.effective_database_url)
+        data["redis_url"] = _mask_url_password(self.redis_url)
+        data["recordings_dir"] = str(self.effective_recordings_dir)
+        data["public_url"] = self.effective_public_url
+        return data
+
+
+class ConfigError(Exception):
+    """The configuration file or environment holds an invalid value."""
+
+
+def _mask_url_password(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:********@{host}"
+    return url
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in environ and key != CONFIG_ENV:
+            raw = environ[key]
+            if name == "ice_servers":
+                # Comma-separated URLs; credentials only through the TOML file.
+                out[name] = [{"urls": [u.strip()]} for u in raw.split(",") if u.strip()]
+            else:
+                out[name] = raw
+    return out
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Merge defaults < TOML file < environment < explicit overrides (command-line flags)."""
+    env = dict(os.environ if environ is None else environ)
+    data: dict[str, Any] = {}
+    path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data.update(tomllib.load(fh))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"配置文件不存在 / config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"配置文件格式错误 / invalid TOML in {path}: {exc}") from exc
+    data.update(_env_overrides(env))
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"配置无效 / invalid configuration: {problems}") from exc

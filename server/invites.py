@@ -1,0 +1,81 @@
+"""Join links: issuing, re-deriving and describing them.
+
+A token is derived only from the invite row and the server secret, so the same link (and QR code)
+can be shown again later without storing the token itself.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.models import Invite, ParticipantKind, SessionParticipant
+from server.security.tokens import TokenSigner
+
+
+def invite_token(signer: TokenSigner, invite: Invite) -> str:
+    expires = invite.expires_at
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    payload = {
+        "inv": invite.id,
+        "sid": invite.session_id,
+        "pid": invite.participant_id,
+        "role": invite.role.value,
+    }
+    return signer.sign("join", payload, expires.timestamp())
+
+
+def join_url(public_url: str, token: str) -> str:
+    return f"{public_url}/join/{token}"
+
+
+async def issue_invite(
+    db: AsyncSession,
+    participant: SessionParticipant,
+    ttl_hours: float,
+    created_by: str | None,
+) -> Invite:
+    invite = Invite(
+        session_id=participant.session_id,
+        participant_id=participant.id,
+        role=participant.kind,
+        created_by=created_by,
+        expires_at=datetime.now(UTC) + timedelta(hours=ttl_hours),
+    )
+    db.add(invite)
+    await db.flush()
+    return invite
+
+
+async def current_invite(
+    db: AsyncSession, participant: SessionParticipant, ttl_hours: float
+) -> Invite:
+    """The participant's newest usable invite, or a fresh one (terminals' one-tap join)."""
+    now = datetime.now(UTC)
+    rows = await db.scalars(
+        select(Invite)
+        .where(Invite.participant_id == participant.id, Invite.revoked_at.is_(None))
+        .order_by(Invite.expires_at.desc())
+    )
+    for invite in rows:
+        exp = (
+            invite.expires_at if invite.expires_at.tzinfo else invite.expires_at.replace(tzinfo=UTC)
+        )
+        if exp > now + timedelta(minutes=30):
+            return invite
+    return await issue_invite(db, participant, ttl_hours, None)
+
+
+ROLE_LABELS_ZH: dict[str, str] = {
+    ParticipantKind.mediator.value: "调解员",
+    ParticipantKind.clerk.value: "书记员",
+    ParticipantKind.terminal.value: "庭务主任",
+    "applicant": "申请人",
+    "respondent": "被申请人",
+    "agent": "代理人",
+    "lawyer": "律师",
+    "judge": "法官",
+}

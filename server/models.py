@@ -1,0 +1,260 @@
+"""Persistent domain model. Schema changes go through migrations in server/migrations."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+class UserRole(enum.StrEnum):
+    admin = "admin"
+    judge = "judge"
+    mediator = "mediator"
+    clerk = "clerk"
+
+
+class CaseType(enum.StrEnum):
+    marriage_family = "marriage_family"  # 婚姻家庭
+    property_management = "property_management"  # 物业
+    finance_insurance = "finance_insurance"  # 金融保险
+    neighbour = "neighbour"  # 邻里
+    labour = "labour"  # 劳动
+    other = "other"  # 其他
+
+
+class PartyRole(enum.StrEnum):
+    applicant = "applicant"  # 申请人
+    respondent = "respondent"  # 被申请人
+    agent = "agent"  # 代理人
+    lawyer = "lawyer"  # 律师
+
+
+class SessionStatus(enum.StrEnum):
+    scheduled = "scheduled"
+    live = "live"
+    ended = "ended"
+    cancelled = "cancelled"
+
+
+class Outcome(enum.StrEnum):
+    settled = "settled"  # 调解成功
+    failed = "failed"  # 调解不成
+    partial = "partial"  # 部分达成
+
+
+class ParticipantKind(enum.StrEnum):
+    mediator = "mediator"
+    clerk = "clerk"
+    party = "party"
+    terminal = "terminal"
+
+
+def _enum(e: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings so PostgreSQL and SQLite behave alike and migrations stay simple.
+    return Enum(e, name=name, native_enum=False, length=32, validate_strings=True)
+
+
+class Court(Base):
+    __tablename__ = "courts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    region: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    court_id: Mapped[str] = mapped_column(ForeignKey("courts.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[UserRole] = mapped_column(_enum(UserRole, "user_role"))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    court: Mapped[Court] = relationship(lazy="raise")
+
+
+class StaffSession(Base):
+    """A logged-in staff browser. Only the SHA-256 of the cookie value is stored."""
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("court_id", "case_number"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    court_id: Mapped[str] = mapped_column(ForeignKey("courts.id"), index=True)
+    case_number: Mapped[str] = mapped_column(String(64))  # 案号
+    case_type: Mapped[CaseType] = mapped_column(_enum(CaseType, "case_type"))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    # The mediator assigned to the case; mediators see only their own cases.
+    mediator_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    parties: Mapped[list[Party]] = relationship(
+        back_populates="case", lazy="selectin", order_by="Party.created_at"
+    )
+
+
+class Party(Base):
+    __tablename__ = "parties"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[PartyRole] = mapped_column(_enum(PartyRole, "party_role"))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    # For agents and lawyers: whom they represent.
+    represents_id: Mapped[str | None] = mapped_column(ForeignKey("parties.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="parties", lazy="raise")
+
+
+class Terminal(Base):
+    """A village shared-court terminal (kiosk) run by a 庭务主任."""
+
+    __tablename__ = "terminals"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    court_id: Mapped[str] = mapped_column(ForeignKey("courts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str] = mapped_column(String(200), default="")
+    operator_name: Mapped[str] = mapped_column(String(100), default="")  # 庭务主任
+    operator_phone: Mapped[str] = mapped_column(String(32), default="")
+    # Lookup prefix of the device key (not secret) + argon2 hash of the whole key.
+    key_prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MediationSession(Base):
+    __tablename__ = "mediation_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    court_id: Mapped[str] = mapped_column(ForeignKey("courts.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    scheduled_at: Mapped[datetime] = mapped_column(index=True)
+    duration_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    mediator_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    clerk_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    terminal_id: Mapped[str | None] = mapped_column(ForeignKey("terminals.id"), nullable=True)
+    status: Mapped[SessionStatus] = mapped_column(
+        _enum(SessionStatus, "session_status"), default=SessionStatus.scheduled
+    )
+    outcome: Mapped[Outcome | None] = mapped_column(_enum(Outcome, "outcome"), nullable=True)
+    outcome_note: Mapped[str] = mapped_column(Text, default="")
+    record_caucus: Mapped[bool] = mapped_column(default=False)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    participants: Mapped[list[SessionParticipant]] = relationship(
+        back_populates="session", lazy="selectin", order_by="SessionParticipant.created_at"
+    )
+
+
+class SessionParticipant(Base):
+    """Someone expected in a session: the mediator, the clerk, a party or a terminal."""
+
+    __tablename__ = "session_participants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("mediation_sessions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[ParticipantKind] = mapped_column(_enum(ParticipantKind, "participant_kind"))
+    display_name: Mapped[str] = mapped_column(String(100))
+    # The label shown in rooms and transcripts: 调解员, 申请人, 被申请人, 代理人, 庭务主任 …
+    role_label: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    party_id: Mapped[str | None] = mapped_column(ForeignKey("parties.id"), nullable=True)
+    terminal_id: Mapped[str | None] = mapped_column(ForeignKey("terminals.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    session: Mapped[MediationSession] = relationship(back_populates="participants", lazy="raise")
+
+
+class Invite(Base):
+    """A join link: one session, one participant, one role; signed, expiring, revocable."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("mediation_sessions.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[str] = mapped_column(
+        ForeignKey("session_participants.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[ParticipantKind] = mapped_column(_enum(ParticipantKind, "invite_role"))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AuditEvent(Base):
+    """Append-only: triggers in the migration refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_court_time", "court_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    court_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # "user:<id>", "party:<participant id>", "terminal:<id>", "system", "anonymous"
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(120), default="")
+    session_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

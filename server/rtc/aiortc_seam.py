@@ -1,0 +1,260 @@
+"""The one place that reaches into aiortc's private internals.
+
+aiortc has no SFU mode. Its receiver reassembles complete encoded frames in a jitter buffer and
+hands them to a decoder thread through a `queue.Queue`; its sender packetizes `av.Packet`s without
+encoding. We use four private seams, all pinned to aiortc 1.16.0 and covered by
+`tests/rtc/test_seam.py`, which fails loudly when an upgrade moves them:
+
+1. `RTCRtpReceiver.__decoder_queue` is replaced *before* `receive()` starts the decoder thread, by
+   a stand-in whose `get()` ends that thread at once (no decoder is ever created) and whose
+   `put()` hands each complete frame to us on the event loop.
+2. `RTCRtpReceiver.__jitter_buffer` is wrapped to keep per-packet facts the frame loses (RFC 6464
+   audio level, SSRC).
+3. `RTCRtpReceiver._send_rtcp_pli()` asks the publisher for a keyframe;
+   `__remote_bitrate_estimator` is wrapped to cap the REMB we send (room bitrate limit).
+4. `RTCRtpSender._send_keyframe()` is shadowed per instance, so a subscriber's PLI/FIR reaches
+   us instead of a (non-existent) encoder; `RTCRtpSender._stream_id` names the msid stream.
+
+Nothing else in `server.rtc` may touch a name starting with an underscore on an aiortc object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_AIORTC_VERSION: Final = "1.16.0"
+
+# Name-mangled private attributes of RTCRtpReceiver that the tap replaces.
+RECEIVER_DECODER_QUEUE: Final = "_RTCRtpReceiver__decoder_queue"
+RECEIVER_DECODER_THREAD: Final = "_RTCRtpReceiver__decoder_thread"
+RECEIVER_JITTER_BUFFER: Final = "_RTCRtpReceiver__jitter_buffer"
+RECEIVER_BITRATE_ESTIMATOR: Final = "_RTCRtpReceiver__remote_bitrate_estimator"
+RECEIVER_STARTED: Final = "_RTCRtpReceiver__started"
+# Private methods the seam calls or shadows.
+RECEIVER_SEND_PLI: Final = "_send_rtcp_pli"
+SENDER_SEND_KEYFRAME: Final = "_send_keyframe"
+SENDER_STREAM_ID: Final = "_stream_id"
+TRANSCEIVER_CODECS: Final = "_codecs"
+
+
+class AiortcSeamError(RuntimeError):
+    """aiortc no longer has the internals this module relies on; re-check the seam."""
+
+
+def installed_aiortc_version() -> str:
+    return importlib.metadata.version("aiortc")
+
+
+def check_aiortc_compatibility() -> None:
+    """Raise `AiortcSeamError` unless the installed aiortc is the one the seam was built on."""
+    version = installed_aiortc_version()
+    if version != SUPPORTED_AIORTC_VERSION:
+        raise AiortcSeamError(
+            f"aiortc {version} installed, the SFU seam was verified against "
+            f"{SUPPORTED_AIORTC_VERSION}: run tests/rtc/test_seam.py and update aiortc_seam.py"
+        )
+    for cls, name in (
+        (RTCRtpReceiver, RECEIVER_SEND_PLI),
+        (RTCRtpReceiver, "_handle_rtp_packet"),
+        (RTCRtpSender, SENDER_SEND_KEYFRAME),
+        (RTCRtpSender, "_handle_rtcp_packet"),
+        (JitterBuffer, "add"),
+    ):
+        if not callable(getattr(cls, name, None)):
+            raise AiortcSeamError(f"{cls.__name__}.{name} is gone")
+
+
+@dataclass(frozen=True, slots=True)
+class TappedFrame:
+    """A complete encoded frame as the receiver's jitter buffer produced it."""
+
+    codec: RTCRtpCodecParameters
+    data: bytes
+    # Mapped by aiortc so that each track starts at 0 and never wraps.
+    timestamp: int
+    audio_level: int | None
+
+
+class _AnnotatedJitterFrame(JitterFrame):
+    def __init__(self, data: bytes, timestamp: int, audio_level: int | None) -> None:
+        super().__init__(data=data, timestamp=timestamp)
+        self.audio_level = audio_level
+
+
+class _JitterBufferTap:
+    """Wraps aiortc's JitterBuffer to remember packet-level facts the reassembled frame drops."""
+
+    _MAX_REMEMBERED = 64
+
+    def __init__(self, inner: JitterBuffer) -> None:
+        self._inner = inner
+        self._levels: dict[int, int] = {}
+        self.media_ssrc: int | None = None
+
+    @property
+    def capacity(self) -> int:
+        return self._inner.capacity
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self.media_ssrc = packet.ssrc
+        level = packet.extensions.audio_level
+        if level is not None:
+            # (voice activity flag, level in -dBov): the frame takes its packet's level.
+            self._levels[packet.timestamp] = int(level[1])
+            if len(self._levels) > self._MAX_REMEMBERED:
+                del self._levels[next(iter(self._levels))]
+        pli, frame = self._inner.add(packet)
+        if frame is None:
+            return pli, None
+        return pli, _AnnotatedJitterFrame(
+            frame.data, frame.timestamp, self._levels.pop(frame.timestamp, None)
+        )
+
+
+class _DecoderQueueStandIn:
+    """Takes the place of the `queue.Queue` between aiortc's receiver and its decoder thread."""
+
+    def __init__(self, on_frame: Callable[[TappedFrame], None], on_end: Callable[[], None]) -> None:
+        self._on_frame = on_frame
+        self._on_end = on_end
+        self._ended = False
+
+    def get(self, *args: object, **kwargs: object) -> None:
+        # Runs in the decoder thread: answering "end of stream" makes it exit before it creates
+        # a decoder, so the tapped receiver never decodes.
+        return None
+
+    def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
+        if item is None:
+            if not self._ended:
+                self._ended = True
+                self._on_end()
+            return
+        if self._ended:
+            return
+        codec, frame = item
+        self._on_frame(
+            TappedFrame(
+                codec=codec,
+                data=frame.data,
+                timestamp=frame.timestamp,
+                audio_level=getattr(frame, "audio_level", None),
+            )
+        )
+
+
+class _CappedBitrateEstimator:
+    """Caps the REMB the server's receiver sends, so publishers stay under a room limit."""
+
+    def __init__(self, inner: Any, max_bitrate_bps: int) -> None:
+        self._inner = inner
+        self._max = max_bitrate_bps
+
+    def add(
+        self, arrival_time_ms: int, abs_send_time: int, payload_size: int, ssrc: int
+    ) -> tuple[int, list[int]] | None:
+        remb: tuple[int, list[int]] | None = self._inner.add(
+            arrival_time_ms=arrival_time_ms,
+            abs_send_time=abs_send_time,
+            payload_size=payload_size,
+            ssrc=ssrc,
+        )
+        if remb is None:
+            return None
+        return min(remb[0], self._max), remb[1]
+
+
+class ReceiverTap:
+    """Delivers a receiver's complete encoded frames to a callback; its decoder never runs.
+
+    Install it synchronously from the peer connection's ``track`` event: that is after aiortc
+    creates the receiver and before ``receive()`` would start the decoder thread.
+    """
+
+    def __init__(
+        self,
+        receiver: RTCRtpReceiver,
+        on_frame: Callable[[TappedFrame], None],
+        on_end: Callable[[], None],
+        *,
+        max_bitrate_bps: int | None = None,
+    ) -> None:
+        check_aiortc_compatibility()
+        for name in (RECEIVER_DECODER_QUEUE, RECEIVER_JITTER_BUFFER, RECEIVER_STARTED):
+            if not hasattr(receiver, name):
+                raise AiortcSeamError(f"RTCRtpReceiver has no {name}")
+        if getattr(receiver, RECEIVER_STARTED):
+            raise AiortcSeamError("receiver already started: its decoder thread is running")
+        self._receiver = receiver
+        self._jitter = _JitterBufferTap(getattr(receiver, RECEIVER_JITTER_BUFFER))
+        setattr(receiver, RECEIVER_JITTER_BUFFER, self._jitter)
+        setattr(receiver, RECEIVER_DECODER_QUEUE, _DecoderQueueStandIn(on_frame, on_end))
+        estimator = getattr(receiver, RECEIVER_BITRATE_ESTIMATOR, None)
+        if max_bitrate_bps is not None and estimator is not None:
+            setattr(
+                receiver,
+                RECEIVER_BITRATE_ESTIMATOR,
+                _CappedBitrateEstimator(estimator, max_bitrate_bps),
+            )
+        self._pending: set[asyncio.Task[None]] = set()
+
+    @property
+    def media_ssrc(self) -> int | None:
+        """SSRC of the media last received, or None before the first packet."""
+        return self._jitter.media_ssrc
+
+    def request_keyframe(self) -> bool:
+        """Send an RTCP PLI to the publisher; False when no media has arrived yet."""
+        ssrc = self._jitter.media_ssrc
+        if ssrc is None:
+            return False
+        send_pli = getattr(self._receiver, RECEIVER_SEND_PLI)
+        task: asyncio.Task[None] = asyncio.ensure_future(send_pli(ssrc))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return True
+
+
+def intercept_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]) -> None:
+    """Route PLI/FIR that a subscriber sends to `sender` to `on_request`.
+
+    aiortc's sender answers PLI/FIR by flagging its encoder; a forwarding sender has no encoder,
+    so the request has to go upstream to the publisher instead.
+    """
+    if not callable(getattr(sender, SENDER_SEND_KEYFRAME, None)):
+        raise AiortcSeamError("RTCRtpSender._send_keyframe is gone")
+    setattr(sender, SENDER_SEND_KEYFRAME, on_request)
+
+
+def set_sender_stream_id(sender: RTCRtpSender, stream_id: str) -> None:
+    """Set the msid stream id the sender announces (aiortc uses one per peer connection)."""
+    if not hasattr(sender, SENDER_STREAM_ID):
+        raise AiortcSeamError("RTCRtpSender._stream_id is gone")
+    setattr(sender, SENDER_STREAM_ID, stream_id)
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    """Codecs negotiated for a transceiver, preferred first (what the remote will send)."""
+    codecs = getattr(transceiver, TRANSCEIVER_CODECS, None)
+    if not isinstance(codecs, list):
+        raise AiortcSeamError("RTCRtpTransceiver._codecs is gone")
+    return list(codecs)
+
+
+def decoder_thread_alive(receiver: RTCRtpReceiver) -> bool:
+    """Whether the receiver's decoder thread runs (for seam tests: it must not, when tapped)."""
+    thread = getattr(receiver, RECEIVER_DECODER_THREAD, None)
+    is_alive = getattr(thread, "is_alive", None)
+    return bool(is_alive()) if callable(is_alive) else False
