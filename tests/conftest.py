@@ -1,0 +1,124 @@
+"""Shared fixtures: a real application on a temporary SQLite file, seeded courts and staff."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from server.app import create_app
+from server.config import Settings
+from server.models import Court, User, UserRole
+from server.security.passwords import hash_password
+from server.state import STATE_KEY
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", public_url="http://court.test")
+
+
+@dataclass
+class Seed:
+    court_a: str
+    court_b: str
+    users: dict[str, str]  # username -> id
+
+
+async def seed_staff(app: web.Application) -> Seed:
+    """Two courts; court A has every role, court B a judge and a clerk (for isolation tests)."""
+    state = app[STATE_KEY]
+    users: dict[str, str] = {}
+    async with state.db.session() as s:
+        a = Court(name="甲法院 Court A")
+        b = Court(name="乙法院 Court B")
+        s.add_all([a, b])
+        await s.flush()
+        staff = [
+            ("admin_a", a, UserRole.admin),
+            ("judge_a", a, UserRole.judge),
+            ("clerk_a", a, UserRole.clerk),
+            ("mediator_a", a, UserRole.mediator),
+            ("mediator_a2", a, UserRole.mediator),
+            ("admin_b", b, UserRole.admin),
+            ("judge_b", b, UserRole.judge),
+            ("clerk_b", b, UserRole.clerk),
+        ]
+        pw = hash_password(PASSWORD)
+        for username, court, role in staff:
+            u = User(
+                court_id=court.id,
+                username=username,
+                display_name=username,
+                role=role,
+                password_hash=pw,
+            )
+            s.add(u)
+            await s.flush()
+            users[username] = u.id
+        return Seed(a.id, b.id, users)
+
+
+class StaffClient:
+    """An HTTP client logged in as one staff user; adds the CSRF header like the web client."""
+
+    def __init__(self, client: TestClient[Any, Any], csrf: str) -> None:
+        self.client = client
+        self.csrf = csrf
+
+    async def request(self, method: str, path: str, **kw: Any) -> Any:
+        headers = dict(kw.pop("headers", {}))
+        headers.setdefault("X-CSRF-Token", self.csrf)
+        return await self.client.request(method, path, headers=headers, **kw)
+
+    async def get(self, path: str, **kw: Any) -> Any:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, **kw: Any) -> Any:
+        return await self.request("POST", path, **kw)
+
+    async def patch(self, path: str, **kw: Any) -> Any:
+        return await self.request("PATCH", path, **kw)
+
+
+@dataclass
+class Harness:
+    app: web.Application
+    server: TestServer
+    seed: Seed
+
+    async def anon(self) -> TestClient[Any, Any]:
+        client: TestClient[Any, Any] = TestClient(self.server)
+        await client.start_server()
+        self._clients.append(client)
+        return client
+
+    async def login(self, username: str, password: str = PASSWORD) -> StaffClient:
+        client = await self.anon()
+        resp = await client.post(
+            "/api/auth/login", json={"username": username, "password": password}
+        )
+        assert resp.status == 200, await resp.text()
+        return StaffClient(client, (await resp.json())["csrf_token"])
+
+    def __post_init__(self) -> None:
+        self._clients: list[TestClient[Any, Any]] = []
+
+
+@pytest.fixture
+async def harness(settings: Settings) -> AsyncIterator[Harness]:
+    app = create_app(settings)
+    server = TestServer(app)
+    await server.start_server()
+    h = Harness(app, server, await seed_staff(app))
+    yield h
+    for c in h._clients:
+        await c.close()
+    await server.close()
