@@ -15,12 +15,13 @@ from server.api.routes import audit_log, auth, cases, courts, join, sessions, te
 from server.config import Settings
 from server.db import Database
 from server.metrics import Metrics
-from server.security.ratelimit import RateLimiter
+from server.security.ratelimit import make_limiter
 from server.security.tokens import TokenSigner
 from server.state import STATE_KEY, AppState
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
+SIGNALING_KEY: web.AppKey[Any] = web.AppKey("signaling", object)
 WEB_DIST = Path(__file__).resolve().parent.parent / "web_client" / "dist"
 # JSON bodies are small; media never goes through HTTP uploads here.
 MAX_BODY_BYTES = 1024 * 1024
@@ -129,7 +130,7 @@ def create_app(settings: Settings) -> web.Application:
         settings=settings,
         db=db,
         signer=TokenSigner(settings.ensure_secret()),
-        login_limiter=RateLimiter(settings.login_max_failures, settings.login_window_seconds),
+        login_limiter=make_limiter(settings),
         metrics=Metrics(),
     )
 
@@ -137,10 +138,14 @@ def create_app(settings: Settings) -> web.Application:
         await db.migrate()
 
     async def on_cleanup(app: web.Application) -> None:
+        await app[STATE_KEY].login_limiter.aclose()
         await db.close()
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
+    from signaling.service import attach
+
+    app[SIGNALING_KEY] = attach(app, app[STATE_KEY])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/api/openapi.json", openapi_json)

@@ -7,6 +7,7 @@ import asyncio
 import fractions
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -112,7 +113,7 @@ class ForwardingTrack(MediaStreamTrack):
         self._queue.clear()
 
     # MediaStreamTrack
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Any]:
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError

@@ -1,0 +1,267 @@
+"""The server's end of one participant's peer connection: what it publishes, what it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import SessionDescription, candidate_from_sdp
+
+from .aiortc_seam import intercept_keyframe_requests, negotiated_codecs, set_sender_stream_id
+from .codec_preferences import forwarding_preferences
+from .config import MediaConfig
+from .errors import NegotiationError
+from .forwarding import ForwardingTrack
+from .frame import MediaKind
+from .publication import PublishedTrack
+
+logger = logging.getLogger(__name__)
+
+
+def _require_media(sdp: str, participant_id: str) -> None:
+    """Reject what aiortc would accept but cannot use: unparsable text, or no media at all."""
+    try:
+        description = SessionDescription.parse(sdp)
+    except Exception as exc:
+        raise NegotiationError(f"{participant_id}: unparsable SDP: {exc!r}") from exc
+    if not any(m.kind in ("audio", "video") for m in description.media):
+        raise NegotiationError(f"{participant_id}: SDP offer has no audio or video section")
+
+
+@dataclass(slots=True)
+class Outbound:
+    """One published track forwarded to this peer, on its own send-only transceiver."""
+
+    source: PublishedTrack
+    track: ForwardingTrack
+    transceiver: RTCRtpTransceiver
+
+
+class ServerPeer:
+    """Wraps the server-side `RTCPeerConnection` of one participant.
+
+    The participant's client makes the first offer (its published tracks); afterwards the server
+    offers whenever the set of forwarded tracks changes, one send-only transceiver per forwarded
+    track, with the publisher's codec preferred. Owned and driven by `MediaRoom`; the signaling
+    layer talks to the room, not to this class.
+    """
+
+    def __init__(
+        self,
+        participant_id: str,
+        config: MediaConfig,
+        *,
+        on_track_published: Callable[[ServerPeer, PublishedTrack], None],
+        on_connection_state: Callable[[ServerPeer, str], None],
+    ) -> None:
+        self.participant_id = participant_id
+        self._config = config
+        self._on_track_published = on_track_published
+        self._on_connection_state = on_connection_state
+        self.pc = RTCPeerConnection(configuration=config.rtc_configuration())
+        self.published: dict[str, PublishedTrack] = {}
+        self.outbound: dict[str, Outbound] = {}
+        self._lock = asyncio.Lock()
+        self._negotiation_pending = False
+        self._first_offer_answered = False
+        self._closed = False
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_connection_state_change)
+
+    def __repr__(self) -> str:
+        return f"ServerPeer({self.participant_id!r}, {self.pc.connectionState})"
+
+    @property
+    def connection_state(self) -> str:
+        return str(self.pc.connectionState)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def offer_answered(self) -> bool:
+        """The client's first offer has been answered: the transport exists."""
+        return self._first_offer_answered
+
+    @property
+    def wants_offer(self) -> bool:
+        """The server has forwarding changes to offer and may offer now (signaling is stable)."""
+        return (
+            self._negotiation_pending
+            and self._first_offer_answered
+            and not self._closed
+            and self.pc.signalingState == "stable"
+        )
+
+    # ---- negotiation -------------------------------------------------------------------------
+
+    async def handle_offer(self, sdp: str) -> str:
+        """Apply the client's offer and return the server's answer SDP."""
+        async with self._lock:
+            self._assert_open()
+            if self.pc.signalingState != "stable":
+                raise NegotiationError(
+                    f"{self.participant_id}: offer while signaling state is "
+                    f"{self.pc.signalingState} (glare: the client must roll back and answer the "
+                    "server's offer)"
+                )
+            _require_media(sdp, self.participant_id)
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                await self.pc.setLocalDescription(await self.pc.createAnswer())
+            except Exception as exc:
+                raise NegotiationError(f"{self.participant_id}: bad offer: {exc!r}") from exc
+            self._first_offer_answered = True
+            return str(self.pc.localDescription.sdp)
+
+    async def create_offer(self) -> str:
+        """Create and apply the server's renegotiation offer; returns its SDP."""
+        async with self._lock:
+            self._assert_open()
+            if not self._first_offer_answered:
+                raise NegotiationError(f"{self.participant_id}: the client has not offered yet")
+            if self.pc.signalingState != "stable":
+                raise NegotiationError(
+                    f"{self.participant_id}: cannot offer in state {self.pc.signalingState}"
+                )
+            self._negotiation_pending = False
+            try:
+                await self.pc.setLocalDescription(await self.pc.createOffer())
+            except Exception as exc:
+                self._negotiation_pending = True
+                raise NegotiationError(f"{self.participant_id}: offer failed: {exc!r}") from exc
+            return str(self.pc.localDescription.sdp)
+
+    async def handle_answer(self, sdp: str) -> None:
+        """Apply the client's answer to the server's offer."""
+        async with self._lock:
+            self._assert_open()
+            if self.pc.signalingState != "have-local-offer":
+                raise NegotiationError(
+                    f"{self.participant_id}: answer without an outstanding server offer"
+                )
+            before = {key: o.transceiver.currentDirection for key, o in self.outbound.items()}
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            except Exception as exc:
+                raise NegotiationError(f"{self.participant_id}: bad answer: {exc!r}") from exc
+            for key, out in self.outbound.items():
+                if out.transceiver.currentDirection == "sendonly" and before.get(key) != "sendonly":
+                    # Frames queued while the sender was not yet sending are stale, and the
+                    # subscriber's decoder needs a keyframe to start.
+                    out.track.resync()
+
+    async def add_ice_candidate(
+        self, candidate: str | None, sdp_mid: str | None = None, sdp_mline_index: int | None = None
+    ) -> None:
+        """Add a trickled remote candidate ("candidate:..." line); None/"" ends candidates."""
+        self._assert_open()
+        if not candidate:
+            await self.pc.addIceCandidate(None)  # type: ignore[arg-type]
+            return
+        try:
+            ice = candidate_from_sdp(candidate.removeprefix("candidate:"))
+        except Exception as exc:
+            raise NegotiationError(f"bad ICE candidate {candidate!r}: {exc!r}") from exc
+        ice.sdpMid = sdp_mid
+        ice.sdpMLineIndex = sdp_mline_index
+        if sdp_mid is None and sdp_mline_index is None:
+            ice.sdpMLineIndex = 0
+        await self.pc.addIceCandidate(ice)
+
+    # ---- forwarding --------------------------------------------------------------------------
+
+    def forward(self, source: PublishedTrack) -> None:
+        """Forward `source` to this participant (idempotent)."""
+        out = self.outbound.get(source.id)
+        if out is None:
+            out = self._create_outbound(source)
+        out.track.attach()
+        if out.transceiver.direction != "sendonly":
+            out.transceiver.direction = "sendonly"
+            self._negotiation_pending = True
+
+    def stop_forwarding(self, source_id: str, *, retire: bool = False) -> None:
+        """Stop forwarding a published track now; `retire` when the source is gone for good."""
+        out = self.outbound.get(source_id)
+        if out is None:
+            return
+        out.track.detach()
+        if out.transceiver.direction != "inactive":
+            out.transceiver.direction = "inactive"
+            self._negotiation_pending = True
+        if retire:
+            # aiortc cannot remove an m-line; the inactive transceiver stays, its track is done.
+            del self.outbound[source_id]
+            out.track.stop()
+
+    def forwarded_sources(self) -> set[str]:
+        return {key for key, out in self.outbound.items() if out.track.attached}
+
+    def _create_outbound(self, source: PublishedTrack) -> Outbound:
+        max_queue = (
+            self._config.video_queue_frames
+            if source.kind == "video"
+            else self._config.audio_queue_frames
+        )
+        track = ForwardingTrack(source, max_queue=max_queue, track_id=source.id)
+        transceiver = self.pc.addTransceiver(track, direction="sendonly")
+        transceiver.setCodecPreferences(forwarding_preferences(source.kind, source.codec))
+        intercept_keyframe_requests(transceiver.sender, track.request_keyframe)
+        # Browsers group remote tracks by msid stream: one stream per publisher.
+        set_sender_stream_id(transceiver.sender, source.publisher_id)
+        out = Outbound(source=source, track=track, transceiver=transceiver)
+        self.outbound[source.id] = out
+        self._negotiation_pending = True
+        return out
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """End this participant's publications and close the peer connection."""
+        if self._closed:
+            return
+        self._closed = True
+        for published in self.published.values():
+            published.end()
+        for out in self.outbound.values():
+            out.track.stop()
+        self.outbound.clear()
+        await self.pc.close()
+
+    def _assert_open(self) -> None:
+        if self._closed:
+            raise NegotiationError(f"{self.participant_id}: peer is closed")
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        transceiver = next(
+            (t for t in self.pc.getTransceivers() if t.receiver.track is track), None
+        )
+        if transceiver is None or transceiver.mid is None:
+            logger.error("%s: track event without a negotiated transceiver", self.participant_id)
+            return
+        codecs = [c for c in negotiated_codecs(transceiver) if not c.mimeType.endswith("/rtx")]
+        if not codecs:
+            logger.error("%s: no media codec negotiated for %s", self.participant_id, track.kind)
+            return
+        kind = cast(MediaKind, transceiver.kind)
+        published = PublishedTrack(
+            publisher_id=self.participant_id,
+            kind=kind,
+            mid=transceiver.mid,
+            codec=codecs[0],
+            receiver=transceiver.receiver,
+            keyframe_interval_s=self._config.keyframe_request_interval_s,
+            max_bitrate_bps=self._config.max_video_bitrate_bps,
+        )
+        self.published[published.id] = published
+        self._on_track_published(self, published)
+
+    def _on_connection_state_change(self) -> None:
+        self._on_connection_state(self, self.connection_state)

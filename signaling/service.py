@@ -1,0 +1,647 @@
+"""Live rooms over socket.io: authentication, lobby, caucus and negotiation with the server peer.
+
+One `SignalingService` per application. Room rules live in `signaling.room.Room` (pure state);
+media lives in `server.rtc.MediaRoom`; this module connects the two and the clients, and writes
+every change that matters to the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import socketio
+from aiortc import RTCIceServer
+
+from server import audit
+from server.models import MediationSession, Outcome, SessionStatus
+from server.rtc.config import MediaConfig
+from server.rtc.errors import MediaError
+from server.rtc.publication import PublishedTrack
+from server.rtc.room import MediaRoom, MediaRoomObserver
+from server.state import AppState
+from signaling import protocol as p
+from signaling.identity import Identity, authenticate
+from signaling.protocol import SignalingError
+from signaling.room import Presence, Room
+
+log = logging.getLogger(__name__)
+
+RoomHook = Callable[["LiveRoom", str, str, dict[str, Any]], Awaitable[None] | None]
+
+
+@dataclass
+class LiveRoom:
+    room: Room
+    media: MediaRoom
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    grace_tasks: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    # Extension point for recording/transcript: anything keyed by the room.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session_id(self) -> str:
+        return self.room.session_id
+
+
+class _MediaObserver(MediaRoomObserver):
+    def __init__(self, service: SignalingService, live: LiveRoom) -> None:
+        self.service = service
+        self.live = live
+
+    def negotiation_needed(self, room: MediaRoom, participant_id: str) -> None:
+        self.service._spawn(self.service._send_offer(self.live, participant_id))
+
+    def connection_state_changed(self, room: MediaRoom, participant_id: str, state: str) -> None:
+        if state == "failed":
+            self.service._spawn(self.service._media_failed(self.live, participant_id))
+
+    def active_speaker_changed(self, room: MediaRoom, participant_id: str | None) -> None:
+        self.service._spawn(self.service._active_speaker(self.live, participant_id))
+
+    def track_published(self, room: MediaRoom, track: PublishedTrack) -> None:
+        for hook in self.service.track_hooks:
+            hook(self.live, track)
+
+
+class SignalingService:
+    def __init__(self, state: AppState, sio: socketio.AsyncServer) -> None:
+        self.state = state
+        self.sio = sio
+        self.rooms: dict[str, LiveRoom] = {}
+        self._sids: dict[str, Identity] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Called for every logged room event (recording's hash-chained event log plugs in here).
+        self.event_hooks: list[RoomHook] = []
+        # Called when a participant's track is published (recorder/transcriber attach here).
+        self.track_hooks: list[Callable[[LiveRoom, PublishedTrack], None]] = []
+        self.start_hooks: list[Callable[[LiveRoom], Awaitable[None]]] = []
+        self.end_hooks: list[Callable[[LiveRoom, str, str], Awaitable[None]]] = []
+        self._register()
+
+    # --- plumbing ---------------------------------------------------------------------------
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("signaling task failed", exc_info=task.exception())
+
+    def media_config(self) -> MediaConfig:
+        s = self.state.settings
+        return MediaConfig(
+            ice_servers=tuple(
+                RTCIceServer(
+                    urls=srv.urls,
+                    username=srv.username,
+                    credential=srv.credential.get_secret_value() if srv.credential else None,
+                )
+                for srv in s.ice_servers
+            ),
+            max_participants=s.room_max_participants,
+            max_video_bitrate_bps=s.room_max_bitrate_kbps * 1000,
+        )
+
+    def _live(self, ident: Identity) -> LiveRoom:
+        live = self.rooms.get(ident.session_id)
+        if live is None:
+            room = Room(
+                ident.session_id,
+                ident.court_id,
+                ident.case_number,
+                max_participants=self.state.settings.room_max_participants,
+            )
+            media = MediaRoom(ident.session_id, self.media_config())
+            live = LiveRoom(room, media)
+            media.add_observer(_MediaObserver(self, live))
+            self.rooms[ident.session_id] = live
+            self.state.metrics.rooms.set(len(self.rooms))
+        return live
+
+    async def _emit(self, event: str, data: Any, sid: str | None) -> None:
+        if sid is not None:
+            await self.sio.emit(event, data, to=sid)
+
+    async def _broadcast_state(self, live: LiveRoom) -> None:
+        for m in list(live.room.members.values()):
+            if m.sid is not None:
+                await self._emit("room_state", live.room.snapshot(m.pid), m.sid)
+        connected = sum(
+            1 for lr in self.rooms.values() for m in lr.room.members.values() if m.sid is not None
+        )
+        self.state.metrics.participants.set(connected)
+
+    async def log_event(self, live: LiveRoom, action: str, actor: str, **details: Any) -> None:
+        """Audit row (database) + room event hooks (the sealed record's event log)."""
+        async with self.state.db.session() as db:
+            audit.record(
+                db,
+                actor=actor,
+                action=action,
+                court_id=live.room.court_id,
+                session_id=live.session_id,
+                target=str(details.get("participant_id", "")),
+                **details,
+            )
+        for hook in self.event_hooks:
+            result = hook(live, action, actor, details)
+            if result is not None:
+                await result
+
+    async def _sync_media(self, live: LiveRoom) -> None:
+        """Make the forwarder match the room: peers only for admitted, connected members;
+        each receives only its own group."""
+        subs = live.room.subscriptions()
+        for pid in list(live.media.participant_ids):
+            if pid in subs:
+                live.media.set_subscriptions(pid, subs[pid])
+            else:
+                await live.media.remove_peer(pid)
+        self.state.metrics.tracks.set(
+            sum(len(lr.media.published_tracks()) for lr in self.rooms.values())
+        )
+
+    # --- socket.io handlers -----------------------------------------------------------------
+    def _register(self) -> None:
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        handlers: dict[str, tuple[type[p.Event], Callable[..., Awaitable[Any]]]] = {
+            "join": (p.JoinEvent, self.on_join),
+            "leave": (p.Empty, self.on_leave),
+            "lobby_status": (p.Empty, self.on_lobby_status),
+            "recording_ack": (p.RecordingAck, self.on_recording_ack),
+            "admit": (p.TargetEvent, self.on_admit),
+            "deny": (p.DenyEvent, self.on_deny),
+            "return_to_lobby": (p.TargetEvent, self.on_return_to_lobby),
+            "offer": (p.SdpEvent, self.on_offer),
+            "answer": (p.SdpEvent, self.on_answer),
+            "ice_candidate": (p.IceCandidateEvent, self.on_ice_candidate),
+            "mute": (p.MuteEvent, self.on_mute),
+            "remove_participant": (p.RemoveEvent, self.on_remove),
+            "caucus_open": (p.CaucusOpen, self.on_caucus_open),
+            "caucus_move": (p.CaucusMove, self.on_caucus_move),
+            "caucus_close": (p.Empty, self.on_caucus_close),
+            "chat": (p.ChatEvent, self.on_chat),
+            "raise_hand": (p.HandEvent, self.on_raise_hand),
+            "transcription": (p.TranscriptionToggle, self.on_transcription),
+            "start_session": (p.Empty, self.on_start_session),
+            "end_session": (p.EndSession, self.on_end_session),
+        }
+        self.events = handlers
+        for name, (model, fn) in handlers.items():
+            self.sio.on(name, self._wrap(name, model, fn))
+        self.sio.on("*", self._on_unknown)
+
+    def _wrap(
+        self, name: str, model: type[p.Event], fn: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[dict[str, Any]]]:
+        async def handler(sid: str, data: Any = None) -> dict[str, Any]:
+            try:
+                ident = self._sids.get(sid)
+                if ident is None:
+                    raise SignalingError("unauthenticated", "未认证的连接 / not authenticated")
+                if len(json.dumps(data, default=str)) > p.MAX_EVENT_BYTES:
+                    raise SignalingError("payload_too_large", "事件数据过大 / payload too large")
+                payload = p.parse(model, data)
+                live = self.rooms.get(ident.session_id)
+                if name != "join" and (
+                    live is None or ident.participant_id not in live.room.members
+                ):
+                    raise SignalingError("not_joined", "请先加入 / join first")
+                result = await fn(sid, ident, payload)
+                return {"ok": True, **(result or {})}
+            except SignalingError as exc:
+                return exc.ack()
+            except MediaError as exc:
+                log.info("media error on %s from %s: %s", name, sid, exc)
+                return SignalingError(
+                    "media_error", f"媒体协商失败 / negotiation failed: {exc}"
+                ).ack()
+            except Exception:
+                log.exception("signaling handler %s failed", name)
+                return SignalingError("internal", "服务器内部错误 / internal server error").ack()
+
+        return handler
+
+    async def _on_unknown(self, event: str, sid: str, data: Any = None) -> dict[str, Any]:
+        return SignalingError("unknown_event", f"未知事件 / unknown event: {event[:40]}").ack()
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        request = environ.get("aiohttp.request")
+        try:
+            ident = await authenticate(self.state, request, auth)
+        except SignalingError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": exc.code, "message": exc.message}
+            ) from exc
+        self._sids[sid] = ident
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        ident = self._sids.pop(sid, None)
+        if ident is None:
+            return
+        live = self.rooms.get(ident.session_id)
+        if live is None:
+            return
+        async with live.lock:
+            m = live.room.members.get(ident.participant_id)
+            if m is None or m.sid != sid:
+                return  # an older socket of someone who already reconnected
+            before = m.presence
+            live.room.disconnect(ident.participant_id)
+            await self._sync_media(live)
+            if before == Presence.admitted:
+                grace = self.state.settings.reconnect_grace_seconds
+                loop = asyncio.get_running_loop()
+                live.grace_tasks[m.pid] = loop.call_later(
+                    grace + 0.05, lambda: self._spawn(self._expire(live))
+                )
+            await self._broadcast_state(live)
+        await self.log_event(
+            live,
+            "participant.disconnect",
+            ident.actor,
+            participant_id=ident.participant_id,
+            cause=str(reason or "transport"),
+            presence_before=before.value,
+        )
+
+    async def _expire(self, live: LiveRoom) -> None:
+        async with live.lock:
+            gone = live.room.expire_reconnecting(self.state.settings.reconnect_grace_seconds)
+            if gone:
+                await self._broadcast_state(live)
+        for m in gone:
+            await self.log_event(
+                live, "participant.reconnect_timeout", "system", participant_id=m.pid
+            )
+
+    # --- events -------------------------------------------------------------------------------
+    async def on_join(self, sid: str, ident: Identity, ev: p.JoinEvent) -> dict[str, Any]:
+        live = self._live(ident)
+        async with live.lock:
+            existing = live.room.members.get(ident.participant_id)
+            old_sid = existing.sid if existing else None
+            reconnecting_since = existing.disconnected_at if existing else None
+            m = live.room.arrive(
+                ident.participant_id,
+                ident.kind,
+                ident.display_name,
+                ident.role_label,
+                sid,
+                self.state.settings.reconnect_grace_seconds,
+            )
+            timer = live.grace_tasks.pop(m.pid, None)
+            if timer:
+                timer.cancel()
+            if ev.consent:
+                live.room.consent(m.pid)
+            await self.sio.enter_room(sid, f"session:{ident.session_id}")
+            if old_sid and old_sid != sid:
+                # Same identity from a new tab/device: the newest connection wins.
+                self._sids.pop(old_sid, None)
+                await self._emit(
+                    "replaced", {"message": "您已在其他窗口加入 / joined elsewhere"}, old_sid
+                )
+                self._spawn(self.sio.disconnect(old_sid))
+            await self._sync_media(live)
+            await self._broadcast_state(live)
+        details: dict[str, Any] = {"participant_id": m.pid, "presence": m.presence.value}
+        if reconnecting_since is not None and m.presence == Presence.admitted:
+            details["reconnected_after_s"] = round(time.time() - reconnecting_since, 3)
+        await self.log_event(live, "participant.join", ident.actor, **details)
+        if ev.consent:
+            await self.log_event(
+                live,
+                "consent.recording",
+                ident.actor,
+                participant_id=m.pid,
+                at=datetime.fromtimestamp(m.consented_at or 0, UTC).isoformat(),
+            )
+        return {"room": live.room.snapshot(m.pid)}
+
+    async def on_leave(self, sid: str, ident: Identity, ev: p.Empty) -> None:
+        live = self.rooms[ident.session_id]
+        async with live.lock:
+            live.room.leave(ident.participant_id)
+            await self._sync_media(live)
+            await self._broadcast_state(live)
+        await self.log_event(
+            live, "participant.leave", ident.actor, participant_id=ident.participant_id
+        )
+
+    async def on_lobby_status(self, sid: str, ident: Identity, ev: p.Empty) -> dict[str, Any]:
+        room = self.rooms[ident.session_id].room
+        me = room.member(ident.participant_id)
+        lobby = [m.public() for m in room.members.values() if m.presence == Presence.lobby]
+        if me.is_mediator:
+            return {"lobby": lobby}
+        return {"presence": me.presence.value, "waiting": len(lobby)}
+
+    async def on_recording_ack(self, sid: str, ident: Identity, ev: p.RecordingAck) -> None:
+        live = self.rooms[ident.session_id]
+        async with live.lock:
+            first = live.room.member(ident.participant_id).consented_at is None
+            m = live.room.consent(ident.participant_id)
+            await self._broadcast_state(live)
+        if first:
+            await self.log_event(
+                live,
+                "consent.recording",
+                ident.actor,
+                participant_id=m.pid,
+                at=datetime.fromtimestamp(m.consented_at or 0, UTC).isoformat(),
+            )
+
+    async def _mediator_change(
+        self, ident: Identity, action: str, change: Callable[[Room], Any], **details: Any
+    ) -> Any:
+        live = self.rooms[ident.session_id]
+        async with live.lock:
+            result = change(live.room)
+            await self._sync_media(live)
+            await self._broadcast_state(live)
+        await self.log_event(live, action, ident.actor, **details)
+        return result
+
+    async def on_admit(self, sid: str, ident: Identity, ev: p.TargetEvent) -> None:
+        m = await self._mediator_change(
+            ident,
+            "lobby.admit",
+            lambda r: r.admit(ident.participant_id, ev.participant_id),
+            participant_id=ev.participant_id,
+        )
+        await self._emit("admitted", {"participant_id": m.pid}, m.sid)
+
+    async def on_deny(self, sid: str, ident: Identity, ev: p.DenyEvent) -> None:
+        m = await self._mediator_change(
+            ident,
+            "lobby.deny",
+            lambda r: r.deny(ident.participant_id, ev.participant_id),
+            participant_id=ev.participant_id,
+            reason=ev.reason,
+        )
+        await self._dismiss(m.sid, "denied", ev.reason or "调解员未准许进入 / not admitted")
+
+    async def on_return_to_lobby(self, sid: str, ident: Identity, ev: p.TargetEvent) -> None:
+        m = await self._mediator_change(
+            ident,
+            "lobby.return",
+            lambda r: r.return_to_lobby(ident.participant_id, ev.participant_id),
+            participant_id=ev.participant_id,
+        )
+        await self._emit("returned_to_lobby", {"participant_id": m.pid}, m.sid)
+
+    async def on_remove(self, sid: str, ident: Identity, ev: p.RemoveEvent) -> None:
+        m = await self._mediator_change(
+            ident,
+            "participant.remove",
+            lambda r: r.remove(ident.participant_id, ev.participant_id),
+            participant_id=ev.participant_id,
+            reason=ev.reason,
+        )
+        await self._dismiss(
+            m.sid, "removed", ev.reason or "您已被调解员移出 / removed by the mediator"
+        )
+
+    async def _dismiss(self, sid: str | None, event: str, message: str) -> None:
+        if sid is None:
+            return
+        await self._emit(event, {"message": message}, sid)
+        self._sids.pop(sid, None)
+        self._spawn(self.sio.disconnect(sid))
+
+    async def on_offer(self, sid: str, ident: Identity, ev: p.SdpEvent) -> dict[str, Any]:
+        live = self.rooms[ident.session_id]
+        m = live.room.member(ident.participant_id)
+        if m.presence != Presence.admitted:
+            raise SignalingError("not_admitted", "请等待调解员准许进入 / wait to be admitted")
+        if ev.type != "offer":
+            raise SignalingError("validation_error", "需要 offer / expected an offer")
+        # Every client offer starts a new peer connection (first join or reconnect); later
+        # changes are offered by the server.
+        async with live.lock:
+            await live.media.add_peer(m.pid)
+            # Nothing is forwarded until the client's own offer is answered: server-added
+            # transceivers before the first remote offer would break the answer's m-lines.
+            live.media.set_subscriptions(m.pid, set())
+            live.media.set_muted(m.pid, "audio", m.audio_muted)
+            live.media.set_muted(m.pid, "video", m.video_muted)
+            answer = await live.media.handle_offer(m.pid, ev.sdp, "offer")
+            await self._sync_media(live)
+        return {"sdp": answer, "type": "answer"}
+
+    async def on_answer(self, sid: str, ident: Identity, ev: p.SdpEvent) -> None:
+        if ev.type != "answer":
+            raise SignalingError("validation_error", "需要 answer / expected an answer")
+        await self.rooms[ident.session_id].media.handle_answer(ident.participant_id, ev.sdp)
+
+    async def on_ice_candidate(self, sid: str, ident: Identity, ev: p.IceCandidateEvent) -> None:
+        await self.rooms[ident.session_id].media.add_ice_candidate(
+            ident.participant_id, ev.candidate, ev.sdpMid, ev.sdpMLineIndex
+        )
+
+    async def _send_offer(self, live: LiveRoom, pid: str) -> None:
+        m = live.room.members.get(pid)
+        if m is None or m.sid is None:
+            return
+        try:
+            sdp = await live.media.create_offer(pid)
+        except MediaError as exc:
+            log.info("no offer for %s: %s", pid, exc)
+            return
+        await self._emit("offer", {"sdp": sdp, "type": "offer"}, m.sid)
+
+    async def _media_failed(self, live: LiveRoom, pid: str) -> None:
+        m = live.room.members.get(pid)
+        await self.log_event(live, "media.failed", "system", participant_id=pid)
+        if m is not None and m.sid is not None:
+            await self._emit(
+                "media_failed",
+                {"message": "媒体连接中断，正在重连 / media connection lost, reconnecting"},
+                m.sid,
+            )
+
+    async def _active_speaker(self, live: LiveRoom, pid: str | None) -> None:
+        speaker = live.room.members.get(pid) if pid else None
+        group = speaker.group if speaker else None
+        for m in live.room.members.values():
+            if m.sid is None or m.presence != Presence.admitted:
+                continue
+            # Across caucus groups not even "who is talking" leaks.
+            visible = pid if speaker is not None and m.group == group else None
+            await self._emit("active_speaker", {"participant_id": visible}, m.sid)
+
+    async def on_mute(self, sid: str, ident: Identity, ev: p.MuteEvent) -> None:
+        target = ev.participant_id or ident.participant_id
+        live = self.rooms[ident.session_id]
+        async with live.lock:
+            m = live.room.set_mute(ident.participant_id, target, ev.kind, ev.muted)
+            if target in live.media.participant_ids:
+                live.media.set_muted(target, ev.kind, ev.muted)
+            await self._broadcast_state(live)
+        if target != ident.participant_id:
+            await self._emit("muted", {"kind": ev.kind, "muted": ev.muted, "by": "mediator"}, m.sid)
+            await self.log_event(
+                live,
+                "participant.mute",
+                ident.actor,
+                participant_id=target,
+                kind=ev.kind,
+                muted=ev.muted,
+            )
+
+    async def on_caucus_open(self, sid: str, ident: Identity, ev: p.CaucusOpen) -> dict[str, Any]:
+        groups = [(g.name, g.members) for g in ev.groups]
+        created = await self._mediator_change(
+            ident,
+            "caucus.open",
+            lambda r: r.open_caucus(ident.participant_id, groups),
+            groups=[{"name": n, "members": ms} for n, ms in groups],
+        )
+        return {"groups": created}
+
+    async def on_caucus_move(self, sid: str, ident: Identity, ev: p.CaucusMove) -> None:
+        await self._mediator_change(
+            ident,
+            "caucus.move",
+            lambda r: r.move(ident.participant_id, ev.participant_id, ev.group_id),
+            participant_id=ev.participant_id,
+            group_id=ev.group_id,
+        )
+
+    async def on_caucus_close(self, sid: str, ident: Identity, ev: p.Empty) -> None:
+        await self._mediator_change(
+            ident, "caucus.close", lambda r: r.close_caucus(ident.participant_id)
+        )
+
+    async def on_chat(self, sid: str, ident: Identity, ev: p.ChatEvent) -> None:
+        live = self.rooms[ident.session_id]
+        me = live.room.member(ident.participant_id)
+        if me.presence != Presence.admitted:
+            raise SignalingError("not_admitted", "请等待调解员准许进入 / wait to be admitted")
+        msg = {
+            "from": me.pid,
+            "display_name": me.display_name,
+            "role_label": me.role_label,
+            "text": ev.text,
+            "at": datetime.now(UTC).isoformat(),
+            "group": me.group,
+        }
+        for m in live.room.group_members(me.group):
+            await self._emit("chat", msg, m.sid)
+        await self.log_event(
+            live, "chat.message", ident.actor, participant_id=me.pid, group=me.group, text=ev.text
+        )
+
+    async def on_raise_hand(self, sid: str, ident: Identity, ev: p.HandEvent) -> None:
+        live = self.rooms[ident.session_id]
+        async with live.lock:
+            live.room.member(ident.participant_id).hand_raised = ev.raised
+            await self._broadcast_state(live)
+
+    async def on_transcription(self, sid: str, ident: Identity, ev: p.TranscriptionToggle) -> None:
+        def change(r: Room) -> None:
+            r.require_mediator(ident.participant_id)
+            r.transcription = ev.enabled
+
+        await self._mediator_change(ident, "transcription.toggle", change, enabled=ev.enabled)
+
+    async def on_start_session(self, sid: str, ident: Identity, ev: p.Empty) -> dict[str, Any]:
+        live = self.rooms[ident.session_id]
+        async with live.lock:
+            me = live.room.require_mediator(ident.participant_id)
+            if me.consented_at is None:
+                raise SignalingError(
+                    "no_consent", "请先确认录制告知 / acknowledge the recording notice first"
+                )
+            if live.room.started:
+                return {"already": True}
+            live.room.started = True
+        async with self.state.db.session() as db:
+            session = await db.get(MediationSession, ident.session_id)
+            if session is not None and session.status == SessionStatus.scheduled:
+                session.status = SessionStatus.live
+                session.started_at = datetime.now(UTC)
+        for hook in self.start_hooks:
+            await hook(live)
+        await self.log_event(live, "session.start", ident.actor)
+        async with live.lock:
+            await self._broadcast_state(live)
+        await self.sio.emit(
+            "session_started",
+            {"recording": live.room.recording_active},
+            room=f"session:{ident.session_id}",
+        )
+        return {}
+
+    async def on_end_session(self, sid: str, ident: Identity, ev: p.EndSession) -> None:
+        live = self.rooms[ident.session_id]
+        async with live.lock:
+            live.room.require_mediator(ident.participant_id)
+            live.room.ended = True
+        await self.log_event(
+            live, "session.end", ident.actor, outcome=ev.outcome.value, note=ev.note
+        )
+        for hook in self.end_hooks:
+            await hook(live, ev.outcome.value, ev.note)
+        async with self.state.db.session() as db:
+            session = await db.get(MediationSession, ident.session_id)
+            if session is not None:
+                session.status = SessionStatus.ended
+                session.outcome = Outcome(ev.outcome)
+                session.outcome_note = ev.note
+                session.ended_at = datetime.now(UTC)
+        payload = {"outcome": ev.outcome.value, "note": ev.note}
+        await self.sio.emit("session_ended", payload, room=f"session:{ident.session_id}")
+        await self.close_room(live)
+
+    async def close_room(self, live: LiveRoom) -> None:
+        for timer in live.grace_tasks.values():
+            timer.cancel()
+        await live.media.close()
+        for m in live.room.members.values():
+            if m.sid is not None:
+                self._sids.pop(m.sid, None)
+                self._spawn(self.sio.disconnect(m.sid))
+                m.sid = None
+        self.rooms.pop(live.session_id, None)
+        self.state.metrics.rooms.set(len(self.rooms))
+
+    async def shutdown(self) -> None:
+        for live in list(self.rooms.values()):
+            await live.media.close()
+        self.rooms.clear()
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def attach(app: Any, state: AppState) -> SignalingService:
+    """Mount socket.io on the aiohttp app; a Redis manager when scale-out is configured."""
+    manager = None
+    if state.settings.redis_url:
+        manager = socketio.AsyncRedisManager(state.settings.redis_url)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        max_http_buffer_size=p.MAX_EVENT_BYTES * 2,
+        ping_interval=10,
+        ping_timeout=10,
+    )
+    sio.attach(app)
+    service = SignalingService(state, sio)
+
+    async def _shutdown(_app: Any) -> None:
+        await service.shutdown()
+
+    app.on_shutdown.append(_shutdown)
+    return service
