@@ -21,6 +21,7 @@ Commands:
   demo      seed demo data, schedule a session now, print ready-to-open links
   config    show the effective configuration (secrets masked)
   user      create a staff account (e.g. the first admin of a court)
+  probe     join a session like a browser (test pattern + tone) and report what arrives
 
 Configuration: a TOML file (--config or SHARED_COURT_CONFIG) and SHARED_COURT_<SETTING>
 environment variables; flags override both. Exit codes: 0 success, non-zero with a one-line
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VAR",
         help="read the password from this environment variable (else prompt)",
     )
+    probe = sub.add_parser("probe", help="headless participant for line checks and tests")
+    from signaling.probe import add_arguments
+
+    add_arguments(probe)
     return parser
 
 
@@ -134,11 +139,18 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from signaling.probe import probe_main
+
+    return probe_main(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "demo": cmd_demo,
     "config": cmd_config,
     "user": cmd_user,
+    "probe": cmd_probe,
 }
 
 

@@ -69,6 +69,8 @@ class RoomClient:
         self.state: dict[str, Any] = {}
         self.chat: list[dict[str, Any]] = []
         self.events: list[tuple[str, Any]] = []
+        # Every participant ever seen, so departed publishers keep their names in reports.
+        self.names: dict[str, str] = {}
         self.ice_servers: tuple[RTCIceServer, ...] = ()
         self._changed = asyncio.Event()
         for name in (
@@ -89,6 +91,8 @@ class RoomClient:
         self.sio.on("offer", self._on_offer)
         self.sio.on("chat", self._on_chat)
         self.sio.on("disconnect", self._recorder("disconnect"))
+        self._connect_error: Any = None
+        self.sio.on("connect_error", self._on_connect_error)
 
     # --- connection ---------------------------------------------------------------------------
     async def fetch_join_info(self) -> dict[str, Any]:
@@ -121,9 +125,15 @@ class RoomClient:
                 self.base_url, auth=auth, headers=headers, transports=["websocket"], wait_timeout=10
             )
         except socketio.exceptions.ConnectionError as exc:
-            detail = exc.args[0] if exc.args else {}
+            for _ in range(50):  # the connect_error handler runs as a separate task
+                if self._connect_error is not None:
+                    break
+                await asyncio.sleep(0.01)
+            detail = self._connect_error
             if isinstance(detail, dict):
-                raise SignalingFailure(str(detail.get("code")), str(detail.get("message"))) from exc
+                data = detail.get("data")
+                code = data.get("code") if isinstance(data, dict) else None
+                raise SignalingFailure(str(code or "refused"), str(detail.get("message"))) from exc
             raise SignalingFailure("connect_failed", str(exc)) from exc
 
     async def call(
@@ -196,8 +206,14 @@ class RoomClient:
 
         return handler
 
+    async def _on_connect_error(self, data: Any = None) -> None:
+        # The server's refusal reason ({code, message}) arrives here, not in the exception.
+        self._connect_error = data
+
     async def _on_state(self, data: dict[str, Any]) -> None:
         self.state = data
+        for part in data.get("participants", []):
+            self.names[part["participant_id"]] = part["display_name"]
         self._changed.set()
 
     async def _on_chat(self, data: dict[str, Any]) -> None:

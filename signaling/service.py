@@ -240,8 +240,9 @@ class SignalingService:
         try:
             ident = await authenticate(self.state, request, auth)
         except SignalingError as exc:
+            # The browser receives {"message": …, "data": {"code": …}} in its connect_error.
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": exc.code, "message": exc.message}
+                exc.message, {"code": exc.code}
             ) from exc
         self._sids[sid] = ident
 
@@ -633,7 +634,9 @@ def attach(app: Any, state: AppState) -> SignalingService:
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
-        max_http_buffer_size=p.MAX_EVENT_BYTES * 2,
+        # Larger than any valid event so oversized ones get an error ack instead of a dropped
+        # connection; beyond this engine.io closes the transport.
+        max_http_buffer_size=1_000_000,
         ping_interval=10,
         ping_timeout=10,
     )
