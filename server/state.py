@@ -10,7 +10,7 @@ from aiohttp import web
 from server.config import Settings
 from server.db import Database
 from server.metrics import Metrics
-from server.security.ratelimit import RateLimiter
+from server.security.ratelimit import LoginLimiter
 from server.security.tokens import TokenSigner
 
 
@@ -19,7 +19,7 @@ class AppState:
     settings: Settings
     db: Database
     signer: TokenSigner
-    login_limiter: RateLimiter
+    login_limiter: LoginLimiter
     metrics: Metrics
     # Filled by the live-room layer when it is mounted (signaling/): room registry etc.
     extras: dict[str, Any] = field(default_factory=dict)

@@ -26,8 +26,19 @@ def _aware(v: datetime) -> datetime:
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Text = Annotated[str, StringConstraints(max_length=10000)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9+\- ]{0,32}$")]
+def _calendar_date(v: str) -> str:
+    try:
+        datetime.strptime(v, "%Y-%m-%d")
+    except ValueError as exc:
+        raise ValueError("日期无效 / not a valid calendar date (YYYY-MM-DD)") from exc
+    return v
+
+
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 Id = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+# Integers sent to the database must fit its 64-bit columns (larger ones crashed the query).
+MAX_DB_INT = 2**63 - 1
+MAX_OFFSET = 2**31 - 1
 
 
 class In(BaseModel):
@@ -150,7 +161,7 @@ class CaseQuery(In):
     q: Annotated[str, StringConstraints(max_length=100)] = ""
     case_type: CaseType | None = None
     limit: int = Field(default=100, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 # --- terminals ----------------------------------------------------------------------------
@@ -254,11 +265,18 @@ class SessionOut(Out):
 
 
 class SessionQuery(In):
-    date: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    date: (
+        Annotated[
+            str,
+            StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"),
+            AfterValidator(_calendar_date),
+        ]
+        | None
+    ) = None
     status: SessionStatus | None = None
     case_id: Id | None = None
     limit: int = Field(default=100, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class InviteIn(In):
@@ -332,4 +350,4 @@ class AuditQuery(In):
     session_id: Id | None = None
     action: Annotated[str, StringConstraints(max_length=64)] | None = None
     limit: int = Field(default=200, ge=1, le=1000)
-    before_id: int | None = Field(default=None, ge=1)
+    before_id: int | None = Field(default=None, ge=1, le=MAX_DB_INT)

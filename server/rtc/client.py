@@ -123,9 +123,11 @@ class MediaClient:
             if audio_track is not None:
                 self.pc.addTransceiver(audio_track, direction="sendonly")
             if video_track is None and audio_track is None:
-                # An offer needs one m-line to set up the transport; media comes later from the
-                # server's own offers.
-                self.pc.addTransceiver("audio", direction="inactive")
+                # An offer needs an m-line to set up the transport. Receive-only sections also
+                # let a server that answers with media (e.g. a MediaRelay baseline) send at once;
+                # our MediaRoom forwards on transceivers it offers itself.
+                self.pc.addTransceiver("audio", direction="recvonly")
+                self.pc.addTransceiver("video", direction="recvonly")
             await self.pc.setLocalDescription(await self.pc.createOffer())
             answer = await self._send_offer(self.pc.localDescription)
             await self.pc.setRemoteDescription(answer)

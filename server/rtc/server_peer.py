@@ -163,7 +163,7 @@ class ServerPeer:
         """Add a trickled remote candidate ("candidate:..." line); None/"" ends candidates."""
         self._assert_open()
         if not candidate:
-            await self.pc.addIceCandidate(None)  # type: ignore[arg-type]
+            await self.pc.addIceCandidate(None)
             return
         try:
             ice = candidate_from_sdp(candidate.removeprefix("candidate:"))

@@ -145,7 +145,7 @@ async def test_reconnect_after_grace_goes_back_to_lobby(live: LiveSession) -> No
 
 
 async def test_four_participants_all_receive_each_other(live: LiveSession) -> None:
-    session_id, tokens, pids = await make_session(live.harness, n_parties=3)
+    _, tokens, pids = await make_session(live.harness, n_parties=3)
     clients = {}
     for who in ("mediator", "applicant", "respondent", "agent"):
         c = RoomClient(live.base_url, token=tokens[who])

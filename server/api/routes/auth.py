@@ -29,7 +29,7 @@ api = Api()
 async def login(ctx: Ctx, body: LoginIn) -> MeOut:
     limiter = ctx.state.login_limiter
     keys = (f"ip:{ctx.ip}", f"user:{body.username.lower()}")
-    wait = max(limiter.retry_after(k) for k in keys)
+    wait = max([await limiter.retry_after(k) for k in keys])
     if wait > 0:
         audit.record(
             ctx.db, actor="anonymous", action="login.throttled", target=body.username, ip=ctx.ip
@@ -43,7 +43,7 @@ async def login(ctx: Ctx, body: LoginIn) -> MeOut:
     ok = verify_password(user.password_hash if user else None, body.password)
     if not ok or user is None or not user.active:
         for k in keys:
-            limiter.hit(k)
+            await limiter.hit(k)
         audit.record(
             ctx.db,
             actor="anonymous",
@@ -53,7 +53,7 @@ async def login(ctx: Ctx, body: LoginIn) -> MeOut:
             court_id=user.court_id if user else None,
         )
         raise unauthorized("用户名或密码错误 / wrong username or password", code="bad_credentials")
-    limiter.reset(keys[1])
+    await limiter.reset(keys[1])
     token = secrets.token_urlsafe(32)
     hours = ctx.state.settings.staff_session_hours
     staff_session = StaffSession(

@@ -161,13 +161,13 @@ async def rotate_terminal_key(ctx: Ctx) -> TerminalWithKeyOut:
 async def terminal_login(ctx: Ctx, body: TerminalLoginIn) -> TerminalLoginOut:
     limiter = ctx.state.login_limiter
     key = f"terminal-ip:{ctx.ip}"
-    if limiter.retry_after(key) > 0:
+    if await limiter.retry_after(key) > 0:
         raise ApiError(429, "rate_limited", "尝试次数过多，请稍后再试 / too many attempts")
     prefix = body.device_key.split(".", 1)[0]
     terminal = await ctx.db.scalar(select(Terminal).where(Terminal.key_prefix == prefix))
     ok = verify_password(terminal.key_hash if terminal else None, body.device_key)
     if not ok or terminal is None or not terminal.active:
-        limiter.hit(key)
+        await limiter.hit(key)
         audit.record(
             ctx.db,
             actor="anonymous",
@@ -225,7 +225,7 @@ async def terminal_schedule(ctx: Ctx) -> list[ScheduleItemOut]:
     )
     out = []
     ttl = ctx.state.settings.join_link_ttl_hours
-    for session, participant, case, court in rows.tuples():
+    for session, participant, case, court in rows.all():
         invite = await current_invite(ctx.db, participant, ttl)
         token = invite_token(ctx.state.signer, invite)
         out.append(
