@@ -153,9 +153,11 @@ class RoomClient:
         self._changed.set()
         return self.state
 
-    async def start_media(self) -> None:
+    async def start_media(self, factory: Callable[..., MediaClient] = MediaClient) -> None:
+        """Create the peer connection and send its offer. `factory` builds the MediaClient
+        (benchmarks pass one that replays pre-encoded media)."""
         assert self.participant_id
-        self.media = MediaClient(
+        self.media = factory(
             self.participant_id, self._send_offer, ice_servers=self.ice_servers, **self._media_opts
         )
         await self.media.connect()
