@@ -618,6 +618,27 @@ class SignalingService:
         self.rooms.pop(live.session_id, None)
         self.state.metrics.rooms.set(len(self.rooms))
 
+    async def sample_metrics(self, interval: float = 5.0) -> None:
+        """Forwarded bytes and bitrate for /metrics: each published track's new payload bytes
+        times the number of peers currently allowed to receive it."""
+        last: dict[str, int] = {}
+        while True:
+            await asyncio.sleep(interval)
+            forwarded = 0
+            seen: dict[str, int] = {}
+            for live in list(self.rooms.values()):
+                peers = live.media.participant_ids
+                for track in live.media.published_tracks():
+                    seen[track.id] = track.stats.bytes
+                    delta = track.stats.bytes - last.get(track.id, 0)
+                    receivers = sum(
+                        1 for pid in peers if live.media.may_receive(pid, track.publisher_id)
+                    )
+                    forwarded += max(0, delta) * receivers
+            last = seen
+            self.state.metrics.forwarded_bytes.inc(forwarded)
+            self.state.metrics.bitrate.set(forwarded * 8 / interval)
+
     async def shutdown(self) -> None:
         for live in list(self.rooms.values()):
             await live.media.close()
@@ -643,8 +664,12 @@ def attach(app: Any, state: AppState) -> SignalingService:
     sio.attach(app)
     service = SignalingService(state, sio)
 
+    async def _start(_app: Any) -> None:
+        service._spawn(service.sample_metrics())
+
     async def _shutdown(_app: Any) -> None:
         await service.shutdown()
 
+    app.on_startup.append(_start)
     app.on_shutdown.append(_shutdown)
     return service

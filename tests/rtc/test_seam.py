@@ -1,0 +1,92 @@
+"""Seam tests: fail loudly when an aiortc upgrade moves the private internals the SFU wraps."""
+
+from __future__ import annotations
+
+import inspect
+
+import aiortc.rtcrtpreceiver as rtcrtpreceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtp import HeaderExtensions
+
+from server.rtc import MediaRoom
+from server.rtc.aiortc_seam import (
+    RECEIVER_BITRATE_ESTIMATOR,
+    RECEIVER_DECODER_QUEUE,
+    RECEIVER_DECODER_THREAD,
+    RECEIVER_JITTER_BUFFER,
+    RECEIVER_STARTED,
+    SENDER_STREAM_ID,
+    SUPPORTED_AIORTC_VERSION,
+    TRANSCEIVER_CODECS,
+    check_aiortc_compatibility,
+    decoder_thread_alive,
+    installed_aiortc_version,
+)
+from server.rtc.loopback import LoopbackSignaling
+
+from .conftest import TEST_FPS
+
+
+def test_aiortc_version_is_the_one_the_seam_was_built_on() -> None:
+    assert installed_aiortc_version() == SUPPORTED_AIORTC_VERSION
+    check_aiortc_compatibility()
+
+
+async def test_receiver_and_sender_have_the_private_attributes_we_replace() -> None:
+    pc = RTCPeerConnection()
+    try:
+        for kind in ("audio", "video"):
+            transceiver = pc.addTransceiver(kind)
+            receiver = transceiver.receiver
+            assert isinstance(getattr(receiver, RECEIVER_JITTER_BUFFER), JitterBuffer)
+            assert hasattr(getattr(receiver, RECEIVER_DECODER_QUEUE), "put")
+            assert getattr(receiver, RECEIVER_DECODER_THREAD) is None
+            assert getattr(receiver, RECEIVER_STARTED) is False
+            assert hasattr(receiver, RECEIVER_BITRATE_ESTIMATOR)
+            assert isinstance(getattr(transceiver.sender, SENDER_STREAM_ID), str)
+            assert isinstance(getattr(transceiver, TRANSCEIVER_CODECS), list)
+    finally:
+        await pc.close()
+
+
+def test_decoder_worker_and_jitter_buffer_contracts() -> None:
+    # The stand-in queue relies on the worker reading (codec, frame) tuples via get(), ending on
+    # None, and on the receiver putting into the queue the frame the jitter buffer returned.
+    worker = inspect.signature(rtcrtpreceiver.decoder_worker)
+    assert list(worker.parameters) == ["loop", "input_q", "output_q", "decode_error"]
+    source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__jitter_buffer.add(packet)" in source
+    assert "self.__decoder_queue.put((codec, encoded_frame))" in source
+    assert "encoded_frame.timestamp = self.__timestamp_mapper.map(" in source
+    assert "self.__decoder_thread" in inspect.getsource(RTCRtpReceiver.receive)
+    assert list(inspect.signature(JitterBuffer.add).parameters) == ["self", "packet"]
+    assert {"data", "timestamp"} <= set(vars(JitterFrame(b"", 0)))
+    assert hasattr(HeaderExtensions(), "audio_level")
+
+
+def test_sender_routes_pli_and_fir_through_send_keyframe() -> None:
+    source = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "RTCP_PSFB_PLI" in source and "RTCP_PSFB_FIR" in source
+    assert "self._send_keyframe()" in source
+    # Packets (not frames) are packed, not encoded.
+    assert "self.__encoder.pack(data)" in inspect.getsource(RTCRtpSender._next_encoded_frame)
+    assert "audio_level" in inspect.getsource(RTCRtpSender._run_rtp)
+
+
+async def test_tapped_server_receivers_never_run_a_decoder(
+    room: MediaRoom, signaling: LoopbackSignaling
+) -> None:
+    await signaling.connect("alice", fps=TEST_FPS)
+    bob = await signaling.connect("bob", video=None, audio=False)
+    room.set_subscriptions("bob", None)
+    await bob.wait_for_frames("alice", "video", 5)
+    published = room.published_tracks("alice")
+    assert {t.kind for t in published} == {"audio", "video"}
+    receivers = [t.receiver for t in room.peer("alice").pc.getTransceivers()]
+    assert receivers
+    for receiver in receivers:
+        assert getattr(receiver, RECEIVER_STARTED) is True
+        assert not decoder_thread_alive(receiver)
+    for track in published:
+        assert track.stats.frames > 0
