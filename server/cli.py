@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from server.config import ConfigError, Settings, load_settings
 
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace, **extra: object) -> Settings:
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     return load_settings(args.config, data_dir=args.data_dir, **extra)
 
 
@@ -163,12 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
-        print(f"shared-court: {exc}", file=sys.stderr)
+        print(f"shared-court: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one line, never a traceback, for scripts
-        print(f"shared-court: {type(exc).__name__}: {exc}", file=sys.stderr)
+        # Some messages (SQLAlchemy's) span several lines; the first one is the reason.
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        print(f"shared-court: {type(exc).__name__}: {reason}", file=sys.stderr)
         return 1
 
 

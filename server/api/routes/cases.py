@@ -15,7 +15,7 @@ CASE_READERS = (UserRole.judge, UserRole.clerk, UserRole.mediator)
 CASE_WRITERS = (UserRole.judge, UserRole.clerk)
 
 
-def visible_cases(ctx: Ctx) -> Select[tuple[Case]]:
+def visible_cases(ctx: Ctx) -> Select[Case]:
     """Judges and clerks see the court's cases; a mediator only the cases assigned to them."""
     user = ctx.staff
     stmt = select(Case).where(Case.court_id == user.court_id)

@@ -39,7 +39,7 @@ from server.scheduling import schedule_session
 api = Api()
 
 
-def visible_sessions(ctx: Ctx) -> Select[tuple[MediationSession]]:
+def visible_sessions(ctx: Ctx) -> Select[MediationSession]:
     cases = visible_cases(ctx).with_only_columns(Case.id)
     stmt = select(MediationSession).where(MediationSession.court_id == ctx.staff.court_id)
     if ctx.staff.role == UserRole.mediator:
