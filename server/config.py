@@ -35,6 +35,8 @@ class Settings(BaseModel):
     data_dir: Path = Path("data")
     # Empty means in-process room state (single node); "redis://host:port/0" enables scale-out.
     redis_url: str = ""
+    # This node's name in room leases (scale-out); empty: generated at start.
+    node_name: str = ""
     # Empty means SQLite at <data_dir>/shared-court.db. PostgreSQL: postgresql+asyncpg://...
     database_url: str = ""
     # Empty means <data_dir>/recordings.

@@ -30,6 +30,7 @@ from signaling import protocol as p
 from signaling.identity import Identity, authenticate
 from signaling.protocol import SignalingError
 from signaling.room import Presence, Room
+from signaling.routing import LocalRouter, RedisRouter, RoomRouter
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,12 @@ class _MediaObserver(MediaRoomObserver):
 
 
 class SignalingService:
-    def __init__(self, state: AppState, sio: socketio.AsyncServer) -> None:
+    def __init__(
+        self, state: AppState, sio: socketio.AsyncServer, router: RoomRouter | None = None
+    ) -> None:
         self.state = state
         self.sio = sio
+        self.router: RoomRouter = router or LocalRouter()
         self.rooms: dict[str, LiveRoom] = {}
         self._sids: dict[str, Identity] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -111,9 +115,15 @@ class SignalingService:
             max_video_bitrate_bps=s.room_max_bitrate_kbps * 1000,
         )
 
-    def _live(self, ident: Identity) -> LiveRoom:
+    async def _live(self, ident: Identity) -> LiveRoom:
         live = self.rooms.get(ident.session_id)
         if live is None:
+            owner = await self.router.claim(ident.session_id)
+            if owner != self.router.node:
+                raise SignalingError(
+                    "wrong_node",
+                    f"本调解室由节点 {owner} 承载 / this room is served by node {owner}",
+                )
             room = Room(
                 ident.session_id,
                 ident.court_id,
@@ -288,7 +298,7 @@ class SignalingService:
 
     # --- events -------------------------------------------------------------------------------
     async def on_join(self, sid: str, ident: Identity, ev: p.JoinEvent) -> dict[str, Any]:
-        live = self._live(ident)
+        live = await self._live(ident)
         async with live.lock:
             existing = live.room.members.get(ident.participant_id)
             old_sid = existing.sid if existing else None
@@ -616,6 +626,7 @@ class SignalingService:
                 self._spawn(self.sio.disconnect(m.sid))
                 m.sid = None
         self.rooms.pop(live.session_id, None)
+        await self.router.release(live.session_id)
         self.state.metrics.rooms.set(len(self.rooms))
 
     async def sample_metrics(self, interval: float = 5.0) -> None:
@@ -645,13 +656,16 @@ class SignalingService:
         self.rooms.clear()
         for task in list(self._tasks):
             task.cancel()
+        await self.router.close()
 
 
 def attach(app: Any, state: AppState) -> SignalingService:
     """Mount socket.io on the aiohttp app; a Redis manager when scale-out is configured."""
     manager = None
+    router: RoomRouter = LocalRouter()
     if state.settings.redis_url:
         manager = socketio.AsyncRedisManager(state.settings.redis_url)
+        router = RedisRouter(state.settings.redis_url, state.settings.node_name or None)
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
@@ -662,7 +676,7 @@ def attach(app: Any, state: AppState) -> SignalingService:
         ping_timeout=10,
     )
     sio.attach(app)
-    service = SignalingService(state, sio)
+    service = SignalingService(state, sio, router)
 
     async def _start(_app: Any) -> None:
         service._spawn(service.sample_metrics())
