@@ -66,4 +66,5 @@ def alembic_config() -> Config:
 def _upgrade(conn: Connection) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "head")
+    # "heads": feature branches of the schema may be developed side by side before a merge.
+    command.upgrade(cfg, "heads")

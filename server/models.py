@@ -281,3 +281,127 @@ class AuditEvent(Base):
     session_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     ip: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class RecordingStatus(enum.StrEnum):
+    recording = "recording"
+    sealed = "sealed"
+    interrupted = "interrupted"  # server died mid-recording; recovered and sealed on restart
+    deleted = "deleted"  # removed by retention; the row stays as a tombstone for the audit trail
+
+
+class Recording(Base):
+    """One sealed-record folder under recordings_dir (a session may have several: restarts)."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("mediation_sessions.id", ondelete="CASCADE"), index=True
+    )
+    court_id: Mapped[str] = mapped_column(String(32), index=True)
+    # Relative to recordings_dir.
+    folder: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[RecordingStatus] = mapped_column(
+        _enum(RecordingStatus, "recording_status"), default=RecordingStatus.recording
+    )
+    record_caucus: Mapped[bool] = mapped_column(default=False)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sealed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    manifest_sha256: Mapped[str] = mapped_column(String(64), default="")
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class SegmentKind(enum.StrEnum):
+    speech = "speech"  # recognised from a participant's audio
+    note = "note"  # inserted by the clerk (e.g. 双方出示证据)
+
+
+class TranscriptSegment(Base):
+    """One line of the transcript. `asr_text` keeps what the recogniser heard, forever."""
+
+    __tablename__ = "transcript_segments"
+    __table_args__ = (Index("ix_segments_session_start", "session_id", "start_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(ForeignKey("mediation_sessions.id", ondelete="CASCADE"))
+    court_id: Mapped[str] = mapped_column(String(32), index=True)
+    # "main" is the mediation record; "caucus:<group>" documents exist only when caucus
+    # recording is enabled and are access-controlled separately.
+    document: Mapped[str] = mapped_column(String(60), default="main")
+    kind: Mapped[SegmentKind] = mapped_column(_enum(SegmentKind, "segment_kind"))
+    speaker_participant_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    speaker_name: Mapped[str] = mapped_column(String(100), default="")
+    speaker_role: Mapped[str] = mapped_column(String(32), default="")
+    start_at: Mapped[datetime] = mapped_column()
+    end_at: Mapped[datetime] = mapped_column()
+    text: Mapped[str] = mapped_column(Text, default="")
+    asr_text: Mapped[str] = mapped_column(Text, default="")
+    # final / skipped (backlog overflow: fill in from the recording) / failed
+    status: Mapped[str] = mapped_column(String(16), default="final")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+
+
+class TranscriptEdit(Base):
+    """History of clerk corrections: who, when, before and after."""
+
+    __tablename__ = "transcript_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    segment_id: Mapped[str] = mapped_column(
+        ForeignKey("transcript_segments.id", ondelete="CASCADE"), index=True
+    )
+    editor: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    before: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class RecordConfirmation(Base):
+    """A party's review of the mediation record (调解笔录): 确认无误 or an objection."""
+
+    __tablename__ = "record_confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("mediation_sessions.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[str] = mapped_column(String(32), index=True)
+    confirmed: Mapped[bool] = mapped_column()
+    objection: Mapped[str] = mapped_column(Text, default="")
+    # SHA-256 of the record text the party saw, so a later edit is visible.
+    record_sha256: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class JobStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class MediaJob(Base):
+    """Background work with visible progress (composite MP4, archives, exports)."""
+
+    __tablename__ = "media_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("mediation_sessions.id", ondelete="CASCADE"), index=True
+    )
+    court_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[JobStatus] = mapped_column(
+        _enum(JobStatus, "job_status"), default=JobStatus.queued
+    )
+    progress: Mapped[float] = mapped_column(default=0.0)
+    result_path: Mapped[str] = mapped_column(String(300), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
