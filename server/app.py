@@ -59,6 +59,16 @@ async def metrics_view(request: web.Request) -> web.Response:
     )
 
 
+async def recording_public_key(request: web.Request) -> web.Response:
+    """The Ed25519 public key that seals recordings, for anyone who verifies a record."""
+    recording = request.app[STATE_KEY].extras["recording"]
+    return web.Response(
+        body=recording.key.public_pem(),
+        content_type="application/x-pem-file",
+        headers={"Content-Disposition": 'attachment; filename="shared-court-seal.pem"'},
+    )
+
+
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi_spec())
 
@@ -136,6 +146,7 @@ def create_app(settings: Settings) -> web.Application:
 
     async def on_startup(app: web.Application) -> None:
         await db.migrate()
+        await recover_at_startup(app[STATE_KEY], recording.key)
 
     async def on_cleanup(app: web.Application) -> None:
         await app[STATE_KEY].login_limiter.aclose()
@@ -146,9 +157,14 @@ def create_app(settings: Settings) -> web.Application:
     from signaling.service import attach
 
     app[SIGNALING_KEY] = attach(app, app[STATE_KEY])
+    from server.live_recording import LiveRecording, recover_at_startup
+
+    recording = LiveRecording(app[STATE_KEY], app[SIGNALING_KEY])
+    app[STATE_KEY].extras["recording"] = recording
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/api/keys/recording.pem", recording_public_key)
     app.router.add_get("/api/docs", api_docs)
     all_routes().register(app)
     if (WEB_DIST / "assets").is_dir():

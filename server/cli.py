@@ -23,6 +23,7 @@ Commands:
   config    show the effective configuration (secrets masked)
   user      create a staff account (e.g. the first admin of a court)
   probe     join a session like a browser (test pattern + tone) and report what arrives
+  verify    check a sealed recording folder: every hash, the event-log chain, the signature
 
 Configuration: a TOML file (--config or SHARED_COURT_CONFIG) and SHARED_COURT_<SETTING>
 environment variables; flags override both. Exit codes: 0 success, non-zero with a one-line
@@ -81,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     from signaling.probe import add_arguments
 
     add_arguments(probe)
+
+    verify = sub.add_parser(
+        "verify", help="verify a sealed session folder (exit 0 when everything holds)"
+    )
+    verify.add_argument("folder", type=Path, help="a session folder under <data-dir>/recordings")
+    verify.add_argument(
+        "--data-dir", type=Path, help="trust the signing key in <data-dir>/keys (default ./data)"
+    )
+    verify.add_argument("--key", type=Path, help="trust this public key (PEM) instead")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -146,12 +157,28 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return probe_main(args)
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from recording import verify_main
+
+    argv = [str(args.folder)]
+    if args.key:
+        argv += ["--key", str(args.key)]
+    else:
+        keys = (args.data_dir or Path("data")) / "keys"
+        if keys.is_dir():
+            argv += ["--keys-dir", str(keys)]
+    if args.json:
+        argv.append("--json")
+    return verify_main(argv)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "demo": cmd_demo,
     "config": cmd_config,
     "user": cmd_user,
     "probe": cmd_probe,
+    "verify": cmd_verify,
 }
 
 

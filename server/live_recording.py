@@ -1,0 +1,252 @@
+"""Recording of live rooms: connects the signaling service's hooks to recording/.
+
+The recorder taps published tracks like any subscriber (it is a FrameSink on the track); the
+forwarder does not know it exists. Which tracks are recorded follows the room: the main room
+always (once the session has started), a caucus group only when the session records caucus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from recording import RecordingFailure, ServerKey, SessionRecorder, TrackRecorder
+from recording import recover_interrupted as _recover
+from server import audit
+from server.models import Case, MediationSession, Recording, RecordingStatus
+from server.rtc.publication import PublishedTrack
+from server.state import AppState
+from signaling.room import MAIN, Presence
+from signaling.service import LiveRoom, SignalingService
+
+log = logging.getLogger(__name__)
+
+REC = "recorder"
+SINKS = "recorder_sinks"
+PENDING = "recorder_pending_events"
+ROW = "recording_row"
+
+
+def folder_facts(folder: Path) -> tuple[str, int]:
+    """SHA-256 of the sealed manifest and the folder's size (blocking: run in a thread)."""
+    manifest = folder / "manifest.json"
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.exists() else ""
+    return digest, sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+
+
+def keys_dir(state: AppState) -> Path:
+    return state.settings.data_dir / "keys"
+
+
+class LiveRecording:
+    def __init__(self, state: AppState, service: SignalingService) -> None:
+        self.state = state
+        self.service = service
+        self.key = ServerKey.load_or_create(keys_dir(state))
+        service.start_hooks.append(self.on_start)
+        service.end_hooks.append(self.on_end)
+        service.track_hooks.append(self.on_track)
+        service.event_hooks.append(self.on_event)
+
+    # --- hooks ------------------------------------------------------------------------------
+    async def on_start(self, live: LiveRoom) -> None:
+        if REC in live.extras:
+            return
+        async with self.state.db.session() as db:
+            session = await db.get(MediationSession, live.session_id)
+            assert session is not None
+            case = await db.get(Case, session.case_id)
+            record_caucus = session.record_caucus
+            case_label = f"{case.case_number}" if case else session.case_id
+
+        def alert(failure: RecordingFailure) -> None:
+            self.service._spawn(self._alert(live, failure))
+
+        rec = await SessionRecorder.start(
+            self.state.settings.effective_recordings_dir,
+            case_id=case_label,
+            session_id=live.session_id,
+            key=self.key,
+            record_caucus=record_caucus,
+            on_failure=alert,
+            details={"court_id": live.room.court_id},
+        )
+        live.extras[REC] = rec
+        live.extras[SINKS] = {}
+        async with self.state.db.session() as db:
+            row = Recording(
+                session_id=live.session_id,
+                court_id=live.room.court_id,
+                folder=rec.folder.name,
+                record_caucus=record_caucus,
+            )
+            db.add(row)
+            await db.flush()
+            live.extras[ROW] = row.id
+        # Everything that happened before the start (consents, admissions) goes in first.
+        for action, actor, details in live.extras.pop(PENDING, []):
+            await self._write(rec, action, actor, details)
+        for m in live.room.members.values():
+            if m.presence in (Presence.admitted, Presence.reconnecting):
+                await rec.add_participant(m.pid, name=m.display_name, role=m.role_label)
+        live.room.recording_active = True
+        self.reconcile(live)
+
+    def on_track(self, live: LiveRoom, track: PublishedTrack) -> None:
+        if REC in live.extras:
+            self.reconcile(live)
+
+    async def on_event(
+        self, live: LiveRoom, action: str, actor: str, details: dict[str, Any]
+    ) -> None:
+        rec: SessionRecorder | None = live.extras.get(REC)
+        if rec is None:
+            if not live.room.started:
+                live.extras.setdefault(PENDING, []).append((action, actor, details))
+            return
+        if action in ("participant.join", "lobby.admit") and "participant_id" in details:
+            m = live.room.members.get(details["participant_id"])
+            if m is not None and m.presence == Presence.admitted:
+                await rec.add_participant(m.pid, name=m.display_name, role=m.role_label)
+        await self._write(rec, action, actor, details)
+        self.reconcile(live)
+
+    async def _write(
+        self, rec: SessionRecorder, action: str, actor: str, details: dict[str, Any]
+    ) -> None:
+        pid = details.get("participant_id")
+        if action == "consent.recording" and pid:
+            await rec.log_consent(pid, accepted=True)
+        elif action in ("lobby.admit", "lobby.deny") and pid:
+            await rec.log_admission(pid, admitted=action == "lobby.admit", by=actor)
+        elif action.startswith("caucus."):
+            await rec.log_caucus_change(
+                group=details.get("group_id"),
+                members=details.get("members", [])
+                or [m for g in details.get("groups", []) for m in g.get("members", [])],
+                by=actor,
+            )
+        else:
+            await rec.log_event(action, actor, details)
+
+    async def on_end(self, live: LiveRoom, outcome: str, note: str) -> None:
+        rec: SessionRecorder | None = live.extras.pop(REC, None)
+        if rec is None:
+            return
+        live.room.recording_active = False
+        await rec.log_event("session.outcome", None, {"outcome": outcome, "note": note})
+        try:
+            manifest = await rec.seal()
+        except OSError as exc:
+            log.error("sealing %s failed: %s (recovered at next start)", rec.folder, exc)
+            return
+        await self._mark_sealed(rec.folder, RecordingStatus.sealed, manifest)
+
+    async def _mark_sealed(
+        self, folder: Path, status: RecordingStatus, manifest: dict[str, Any] | None
+    ) -> None:
+        digest, size = await asyncio.to_thread(folder_facts, folder)
+        async with self.state.db.session() as db:
+            row = await db.scalar(select(Recording).where(Recording.folder == folder.name))
+            if row is None:
+                return
+            row.status = status
+            row.sealed_at = datetime.now(UTC)
+            row.manifest_sha256 = digest
+            row.size_bytes = size
+            audit.record(
+                db,
+                actor="system",
+                action="recording.sealed",
+                court_id=row.court_id,
+                session_id=row.session_id,
+                target=row.id,
+                status=status.value,
+                manifest_sha256=digest,
+            )
+        self.state.metrics.recording_bytes.inc(size)
+
+    async def _alert(self, live: LiveRoom, failure: RecordingFailure) -> None:
+        live.room.recording_active = False
+        payload = {"reason": failure.reason, "message": failure.message}
+        for m in live.room.members.values():
+            if m.kind in ("mediator", "clerk") and m.sid is not None:
+                await self.service.sio.emit("recording_alert", payload, to=m.sid)
+        await self.service.log_event(
+            live,
+            "recording.failure",
+            "system",
+            reason=failure.reason,
+            message=failure.message,
+            file=failure.file or "",
+        )
+        async with live.lock:
+            await self.service._broadcast_state(live)
+
+    # --- which tracks are recorded ----------------------------------------------------------
+    def reconcile(self, live: LiveRoom) -> None:
+        """Attach/detach track recorders so they follow the room: a participant's move between
+        the main room and a caucus group, or a reconnect, starts the next segment."""
+        rec: SessionRecorder | None = live.extras.get(REC)
+        if rec is None:
+            return
+        sinks: dict[str, tuple[str | None, TrackRecorder | None, PublishedTrack]] = live.extras[
+            SINKS
+        ]
+        current = {t.id: t for t in live.media.published_tracks()}
+        for track_id in list(sinks):
+            if track_id not in current:
+                _, recorder, _ = sinks.pop(track_id)  # the track ended: it closed its sinks
+        for track_id, track in current.items():
+            m = live.room.members.get(track.publisher_id)
+            wanted: str | None = None
+            if m is not None and m.presence == Presence.admitted:
+                wanted = m.group
+            old = sinks.get(track_id)
+            if old is not None and old[0] == wanted:
+                continue
+            if old is not None and old[1] is not None:
+                track.remove_sink(old[1])
+                old[1].on_end()
+            recorder = None
+            if wanted is not None:
+                recorder = rec.open_track(
+                    track.publisher_id,
+                    track.kind,
+                    caucus_group=None if wanted == MAIN else wanted,
+                    request_keyframe=track.request_keyframe,
+                )
+                if recorder is not None:
+                    track.add_sink(recorder)
+            sinks[track_id] = (wanted, recorder, track)
+
+
+async def recover_at_startup(state: AppState, key: ServerKey) -> None:
+    """Seal recordings that a crash interrupted, and mark them so in the database."""
+    recovered = await asyncio.to_thread(_recover, state.settings.effective_recordings_dir, key)
+    for item in recovered:
+        log.warning("recovered interrupted recording %s (sealed=%s)", item.folder, item.sealed)
+        digest, size = await asyncio.to_thread(folder_facts, item.folder)
+        async with state.db.session() as db:
+            row = await db.scalar(select(Recording).where(Recording.folder == item.folder.name))
+            if row is not None:
+                row.status = RecordingStatus.interrupted
+                row.sealed_at = datetime.now(UTC)
+                row.manifest_sha256 = digest
+                row.size_bytes = size
+                audit.record(
+                    db,
+                    actor="system",
+                    action="recording.recovered",
+                    court_id=row.court_id,
+                    session_id=row.session_id,
+                    target=row.id,
+                    sealed=item.sealed,
+                    error=item.error or "",
+                )
