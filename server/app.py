@@ -11,7 +11,18 @@ from aiohttp import web
 
 from server.api.errors import error_middleware
 from server.api.framework import Api, openapi_document
-from server.api.routes import audit_log, auth, cases, courts, join, sessions, terminals
+from server.api.routes import (
+    audit_log,
+    auth,
+    cases,
+    courts,
+    join,
+    network,
+    recordings,
+    sessions,
+    terminals,
+    transcripts,
+)
 from server.config import Settings
 from server.db import Database
 from server.metrics import Metrics
@@ -29,7 +40,8 @@ MAX_BODY_BYTES = 1024 * 1024
 
 def all_routes() -> Api:
     api = Api()
-    for module in (auth, courts, cases, terminals, sessions, join, audit_log):
+    for module in (auth, courts, cases, terminals, sessions, join, audit_log, recordings,
+                   transcripts, network):
         api.routes.extend(module.api.routes)
     return api
 

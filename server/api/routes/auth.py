@@ -31,8 +31,13 @@ async def login(ctx: Ctx, body: LoginIn) -> MeOut:
     keys = (f"ip:{ctx.ip}", f"user:{body.username.lower()}")
     wait = max([await limiter.retry_after(k) for k in keys])
     if wait > 0:
-        audit.record(
-            ctx.db, actor="anonymous", action="login.throttled", target=body.username, ip=ctx.ip
+        # Committed on its own: the request's transaction is rolled back by the refusal.
+        await audit.record_committed(
+            ctx.state.db,
+            actor="anonymous",
+            action="login.throttled",
+            target=body.username,
+            ip=ctx.ip,
         )
         raise ApiError(
             429,
@@ -44,8 +49,8 @@ async def login(ctx: Ctx, body: LoginIn) -> MeOut:
     if not ok or user is None or not user.active:
         for k in keys:
             await limiter.hit(k)
-        audit.record(
-            ctx.db,
+        await audit.record_committed(
+            ctx.state.db,
             actor="anonymous",
             action="login.failed",
             target=body.username,

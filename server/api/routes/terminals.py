@@ -168,8 +168,8 @@ async def terminal_login(ctx: Ctx, body: TerminalLoginIn) -> TerminalLoginOut:
     ok = verify_password(terminal.key_hash if terminal else None, body.device_key)
     if not ok or terminal is None or not terminal.active:
         await limiter.hit(key)
-        audit.record(
-            ctx.db,
+        await audit.record_committed(
+            ctx.state.db,
             actor="anonymous",
             action="terminal.login_failed",
             ip=ctx.ip,

@@ -1,0 +1,7 @@
+"""Routes of the transcripts feature (filled in by its issue)."""
+
+from __future__ import annotations
+
+from server.api.framework import Api
+
+api = Api()
