@@ -14,6 +14,7 @@ from server.security.passwords import hash_password
 async def create_staff_user(
     settings: Settings, court_name: str, username: str, display_name: str, role: str, password: str
 ) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # a fresh install has no data dir yet
     db = Database(settings.effective_database_url)
     try:
         await db.migrate()

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db import Database
 from server.models import AuditEvent
 
 
@@ -32,3 +33,29 @@ def record(
     )
     db.add(event)
     return event
+
+
+async def record_committed(
+    database: Database,
+    *,
+    actor: str,
+    action: str,
+    court_id: str | None = None,
+    target: str = "",
+    session_id: str | None = None,
+    ip: str = "",
+    **details: Any,
+) -> None:
+    """Add an audit row in a transaction of its own, for refused requests (failed or throttled
+    logins): their request transaction is rolled back, and the row with it."""
+    async with database.session() as s:
+        record(
+            s,
+            actor=actor,
+            action=action,
+            court_id=court_id,
+            target=target,
+            session_id=session_id,
+            ip=ip,
+            **details,
+        )

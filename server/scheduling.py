@@ -18,6 +18,8 @@ from server.models import (
     UserRole,
 )
 
+DISPLAY_NAME_MAX: int = getattr(SessionParticipant.__table__.c.display_name.type, "length", None) or 100
+
 
 async def schedule_session(
     db: AsyncSession,
@@ -81,9 +83,13 @@ async def schedule_session(
             SessionParticipant(
                 session_id=session.id,
                 kind=ParticipantKind.terminal,
-                display_name=f"{terminal.name}（{label}{terminal.operator_name}）"
-                if terminal.operator_name
-                else terminal.name,
+                # Terminal name (200) + operator (100) can exceed the column (100 characters):
+                # PostgreSQL refused the insert.
+                display_name=(
+                    f"{terminal.name}（{label}{terminal.operator_name}）"
+                    if terminal.operator_name
+                    else terminal.name
+                )[:DISPLAY_NAME_MAX],
                 role_label=label,
                 terminal_id=terminal.id,
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,21 @@ from server.security.passwords import hash_password
 from server.state import STATE_KEY
 
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at minimal cost: the same code paths at a fraction of the CPU time.
+
+    Verification reads the cost from the stored hash, so hashes made here verify quickly too.
+    """
+    from argon2 import PasswordHasher
+
+    from server.security import passwords
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("not-a-real-password"))
 
 
 @pytest.fixture
@@ -122,3 +137,73 @@ async def harness(settings: Settings) -> AsyncIterator[Harness]:
     for c in h._clients:
         await c.close()
     await server.close()
+
+
+# --- external services started by the tests themselves ---------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with a visible reason locally; on CI (CI=true) a missing service is a failure."""
+    import os
+
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI=true: required)")
+    pytest.skip(reason)
+
+
+REDIS_SERVER = Path("/usr/bin/redis-server")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway redis-server on a free port, in a temp dir, without persistence."""
+    import shutil
+    import subprocess
+    import time
+
+    binary = REDIS_SERVER if REDIS_SERVER.exists() else shutil.which("redis-server")
+    if binary is None:
+        skip_or_fail("redis-server not installed (apt-get install redis-server)")
+    workdir = tmp_path_factory.mktemp("redis")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(workdir),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"redis-server did not start on port {port}")
+                time.sleep(0.05)
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -224,6 +224,21 @@ class Api:
             app.router.add_route(spec.method, spec.path, _make_view(spec))
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _nul_error() -> ApiError:
+    # PostgreSQL cannot store NUL in text; refuse it up front on every backend alike.
+    return ApiError(400, "invalid_characters", "含有非法字符 / NUL characters are not allowed")
+
+
 async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.read()
     try:
@@ -232,6 +247,8 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise ApiError(
             400, "invalid_json", "请求体不是有效的 JSON / body is not valid JSON"
         ) from exc
+    if _has_nul(data):
+        raise _nul_error()
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -244,6 +261,10 @@ def _make_view(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamR
 
     async def view(request: web.Request) -> web.StreamResponse:
         state = app_state(request)
+        if any("\x00" in v for v in request.match_info.values()):
+            raise ApiError(404, "not_found", "未找到 / not found")
+        if any(_has_nul(k) or _has_nul(v) for k, v in request.query.items()):
+            raise _nul_error()
         async with state.db.session() as db:
             ctx = Ctx(request, state, db)
             await _authenticate(ctx, spec)
