@@ -109,11 +109,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = create_app(settings)
-    print(
-        f"共享法庭服务已启动 / Shared Court listening on http://{settings.host}:{settings.port}",
-        flush=True,
+    message = (
+        f"共享法庭服务已启动 / Shared Court listening on http://{settings.host}:{settings.port}"
     )
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    # run_app calls `print` once the listening socket is bound, so scripts can wait for it.
+    web.run_app(
+        app, host=settings.host, port=settings.port, print=lambda _t: print(message, flush=True)
+    )
     return 0
 
 
