@@ -98,7 +98,7 @@ def main() -> None:
             server.wait(timeout=20)
     s = sorted(samples)
     p50 = s[len(s) // 2]
-    p95 = s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
+    p95 = s[min(len(s) - 1, round(0.95 * (len(s) - 1)))]
     print("joins (s): " + " ".join(f"{x:.3f}" for x in samples))
     print(f"p50={p50:.3f}s p95={p95:.3f}s over {len(s)} joins")
     print(f"RESULT join_latency_p95_s={p95:.3f}")

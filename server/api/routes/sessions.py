@@ -34,6 +34,7 @@ from server.models import (
     User,
     UserRole,
 )
+from server.network import service as network_service
 from server.scheduling import schedule_session
 
 api = Api()
@@ -163,6 +164,7 @@ async def create_session(ctx: Ctx, body: SessionIn) -> MediationSession:
         case_id=case.id,
         scheduled_at=session.scheduled_at.isoformat(),
     )
+    await network_service.on_session_scheduled(ctx.db, ctx.state, session, ctx.actor)
     return session
 
 
