@@ -1,0 +1,154 @@
+"""Fixtures for browser tests of the web client: a real server process and headless Chromium.
+
+Chromium is used from /usr/bin/chromium (never downloaded). Without it the tests fail when
+CI=true and are skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "web_client"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli() -> list[str]:
+    exe = Path(sys.executable).with_name("shared-court")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli"]
+
+
+def _ensure_built() -> None:
+    """The server serves web_client/dist; build it when missing (npm ci + vite build)."""
+    if (WEB / "dist" / "index.html").exists() and os.environ.get("WEB_REBUILD") != "1":
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        _unavailable("web_client/dist is not built and npm is not installed")
+    if not (WEB / "node_modules").is_dir():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True)
+    subprocess.run([npm, "run", "build"], cwd=WEB, check=True)
+
+
+def token_payload(link: str) -> dict[str, Any]:
+    """Decode the (signed, not encrypted) payload of a join link: invite id, participant id."""
+    token = link.rsplit("/", 1)[-1]
+    body = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+@dataclass
+class Server:
+    base_url: str
+    demo: dict[str, Any]
+    data_dir: Path
+    log_path: Path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"Chromium not found at {CHROMIUM}")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        _unavailable("playwright (Python) is not installed: pip install playwright")
+    _ensure_built()
+    data_dir = tmp_path_factory.mktemp("webdata")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    out = subprocess.run(
+        [*_cli(), "demo", "--data-dir", str(data_dir), "--json", "--base-url", base],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    demo = json.loads(out[out.index("{") :])
+    # Kept after the run (test-output/ is gitignored) for diagnosing failures in CI.
+    log_path = ROOT / "test-output" / "web-server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [*_cli(), "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    deadline = time.time() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            log.close()
+            raise RuntimeError("server did not start:\n" + log_path.read_text()[-4000:])
+        time.sleep(0.2)
+    try:
+        yield Server(base, demo, data_dir, log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server: Server) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -1,0 +1,36 @@
+import { reactive } from 'vue'
+import { ApiError, api, setCsrf } from './api'
+import type { UserOut } from './types'
+
+export const staff = reactive({ user: null as UserOut | null, checked: false })
+
+/** Current staff user (refreshes the CSRF token), or null when not logged in. */
+export async function loadMe(): Promise<UserOut | null> {
+  try {
+    const me = await api<{ user: UserOut; csrf_token: string }>('/api/auth/me')
+    setCsrf(me.csrf_token)
+    staff.user = me.user
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) staff.user = null
+    else throw e
+  } finally {
+    staff.checked = true
+  }
+  return staff.user
+}
+
+export async function login(username: string, password: string): Promise<UserOut> {
+  const me = await api<{ user: UserOut; csrf_token: string }>('/api/auth/login', { method: 'POST', body: { username, password } })
+  setCsrf(me.csrf_token)
+  staff.user = me.user
+  return me.user
+}
+
+export async function logout(): Promise<void> {
+  try {
+    await api('/api/auth/logout', { method: 'POST' })
+  } finally {
+    staff.user = null
+    setCsrf('')
+  }
+}

@@ -1,0 +1,115 @@
+export type Presence = 'lobby' | 'admitted' | 'reconnecting' | 'left' | 'denied' | 'removed'
+
+export interface RoomParticipant {
+  participant_id: string
+  kind: 'mediator' | 'clerk' | 'party' | 'terminal'
+  display_name: string
+  role_label: string
+  presence: Presence
+  group: string
+  consented: boolean
+  audio_muted: boolean
+  video_muted: boolean
+  hand_raised: boolean
+}
+
+export interface RoomState {
+  session_id: string
+  case_number: string
+  started: boolean
+  ended: boolean
+  recording: boolean
+  transcription: boolean
+  in_caucus: boolean
+  groups: { group_id: string; name: string }[]
+  participants: RoomParticipant[]
+  you: RoomParticipant | null
+}
+
+export interface ParticipantOut {
+  id: string
+  kind: string
+  display_name: string
+  role_label: string
+  user_id: string | null
+  party_id: string | null
+  terminal_id: string | null
+}
+
+export interface JoinSession {
+  id: string
+  court_name: string
+  case_number: string
+  case_type: string
+  scheduled_at: string
+  status: string
+  terminal_name: string | null
+}
+
+export interface IceServer {
+  urls: string[]
+  username?: string | null
+  credential?: string | null
+}
+
+export interface JoinInfo {
+  session: JoinSession
+  participant: ParticipantOut
+  expires_at: string
+  ice_servers: IceServer[]
+  signaling_path: string
+  recording_notice: string
+}
+
+export interface SessionOut {
+  id: string
+  court_id: string
+  case_id: string
+  scheduled_at: string
+  duration_minutes: number
+  mediator_id: string
+  clerk_id: string | null
+  terminal_id: string | null
+  status: 'scheduled' | 'live' | 'ended' | 'cancelled'
+  outcome: string | null
+  outcome_note: string
+  record_caucus: boolean
+  started_at: string | null
+  ended_at: string | null
+  participants: ParticipantOut[]
+}
+
+export interface UserOut {
+  id: string
+  court_id: string
+  username: string
+  display_name: string
+  role: 'admin' | 'judge' | 'mediator' | 'clerk'
+  active: boolean
+}
+
+export interface ChatMessage {
+  from: string
+  display_name: string
+  role_label: string
+  text: string
+  at: string
+  group: string
+}
+
+export interface Caption {
+  speaker_id?: string
+  speaker?: string
+  display_name?: string
+  role?: string
+  role_label?: string
+  text: string
+  final?: boolean
+}
+
+export interface Ack<T = Record<string, unknown>> {
+  ok: boolean
+  error?: { code: string; message: string }
+  [k: string]: unknown
+  data?: T
+}

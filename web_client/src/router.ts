@@ -1,0 +1,15 @@
+import { createRouter, createWebHistory } from 'vue-router'
+
+export const router = createRouter({
+  history: createWebHistory(),
+  routes: [
+    { path: '/', component: () => import('./pages/HomePage.vue') },
+    { path: '/join/:token', component: () => import('./pages/JoinPage.vue'), props: true },
+    { path: '/login', component: () => import('./pages/LoginPage.vue') },
+    { path: '/console', component: () => import('./pages/ConsolePage.vue') },
+    { path: '/console/:sessionId', component: () => import('./pages/ConsoleSessionPage.vue'), props: true },
+    { path: '/terminal', component: () => import('./pages/TerminalPage.vue') },
+    { path: '/clerk', component: () => import('./pages/ClerkPage.vue') },
+    { path: '/:pathMatch(.*)*', component: () => import('./pages/NotFound.vue') },
+  ],
+})
