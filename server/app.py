@@ -12,6 +12,7 @@ from aiohttp import web
 from server.api.errors import error_middleware
 from server.api.framework import Api, openapi_document
 from server.api.routes import (
+    agreements,
     audit_log,
     auth,
     cases,
@@ -41,7 +42,7 @@ MAX_BODY_BYTES = 1024 * 1024
 def all_routes() -> Api:
     api = Api()
     for module in (auth, courts, cases, terminals, sessions, join, audit_log, recordings,
-                   transcripts, network):
+                   transcripts, network, agreements):
         api.routes.extend(module.api.routes)
     return api
 
@@ -173,6 +174,26 @@ def create_app(settings: Settings) -> web.Application:
 
     recording = LiveRecording(app[STATE_KEY], app[SIGNALING_KEY])
     app[STATE_KEY].extras["recording"] = recording
+    from signaling.agreement import AgreementFeature
+    from signaling.identity_check import IdentityCheck
+
+    # Until Settings has `identity_check_required`, parties may be admitted unverified.
+    required = bool(getattr(settings, "identity_check_required", False))
+    app[STATE_KEY].extras["identity_check"] = IdentityCheck(
+        app[STATE_KEY], app[SIGNALING_KEY], required=required
+    )
+    app[STATE_KEY].extras["agreements"] = AgreementFeature(app[STATE_KEY], app[SIGNALING_KEY])
+    from server.live_transcript import LiveTranscript
+
+    live_transcript = LiveTranscript(app[STATE_KEY], app[SIGNALING_KEY])
+    app[STATE_KEY].extras["transcript"] = live_transcript
+    app.on_shutdown.append(lambda _app: live_transcript.aclose())
+    from server.retrieval.service import attach as attach_retrieval
+
+    attach_retrieval(app)  # composite-video jobs and the retention sweeper
+    from server.network.setup import setup_network
+
+    setup_network(app, app[STATE_KEY], app[SIGNALING_KEY])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/api/openapi.json", openapi_json)

@@ -24,6 +24,7 @@ Commands:
   user      create a staff account (e.g. the first admin of a court)
   probe     join a session like a browser (test pattern + tone) and report what arrives
   verify    check a sealed recording folder: every hash, the event-log chain, the signature
+  retention delete recordings past the retention period (--dry-run lists them)
 
 Configuration: a TOML file (--config or SHARED_COURT_CONFIG) and SHARED_COURT_<SETTING>
 environment variables; flags override both. Exit codes: 0 success, non-zero with a one-line
@@ -92,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--key", type=Path, help="trust this public key (PEM) instead")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    retention = sub.add_parser(
+        "retention", help="delete recordings older than recording_retention_days (audited)"
+    )
+    _common(retention)
+    mode = retention.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+    mode.add_argument("--apply", action="store_true", help="delete expired recordings now")
     return parser
 
 
@@ -174,6 +183,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return verify_main(argv)
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    from server.retrieval.retention import run_cli
+
+    items = asyncio.run(run_cli(_settings(args), apply=args.apply))
+    print(json.dumps([i.model_dump(mode="json") for i in items], ensure_ascii=False, indent=2))
+    return 1 if any(i.error for i in items) else 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "demo": cmd_demo,
@@ -181,6 +198,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "user": cmd_user,
     "probe": cmd_probe,
     "verify": cmd_verify,
+    "retention": cmd_retention,
 }
 
 

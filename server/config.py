@@ -57,7 +57,20 @@ class Settings(BaseModel):
     room_max_bitrate_kbps: int = Field(default=2500, ge=64)
     reconnect_grace_seconds: float = Field(default=30.0, ge=0)
     recording_retention_days: int = Field(default=3650, ge=1)
+    # Speech recognition (live transcript). Empty model dir: the Whisper base model is assembled
+    # once from its PyPI packages under <data_dir>/models. Threads per recognition × workers
+    # (utterances recognised at once) is the CPU the recogniser may use.
+    asr_model_dir: Path | None = None
+    asr_threads: int = Field(default=1, ge=1, le=64)
+    asr_workers: int = Field(default=1, ge=1, le=16)
+    # CJK font (.ttc/.otf/.ttf) for exported records; empty: Noto CJK from fonts-noto-cjk.
+    record_font: Path | None = None
     log_level: str = "INFO"
+
+    @field_validator("asr_model_dir", "record_font", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("public_url")
     @classmethod

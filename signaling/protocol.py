@@ -41,6 +41,11 @@ class TargetEvent(Event):
     participant_id: Pid
 
 
+class AdmitEvent(TargetEvent):
+    # Required to admit a party whose identity is not verified (logged in the sealed record).
+    override_reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
 class DenyEvent(TargetEvent):
     reason: Annotated[str, StringConstraints(max_length=200)] = ""
 
@@ -96,6 +101,12 @@ class EndSession(Event):
 
 
 class TranscriptionToggle(Event):
+    enabled: bool
+
+
+class CaptionsToggle(Event):
+    """A participant's own live-caption preference (default on)."""
+
     enabled: bool
 
 

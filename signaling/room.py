@@ -44,6 +44,12 @@ class Member:
     disconnected_at: float | None = None
     # Once admitted, a reconnect within the grace period skips the lobby.
     was_admitted: bool = False
+    # Masked identity and its verification (set by signaling.identity_check); never the number.
+    identity: dict[str, Any] | None = None
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.identity and self.identity.get("verified"))
 
     @property
     def is_mediator(self) -> bool:
@@ -65,6 +71,7 @@ class Member:
             "audio_muted": self.audio_muted,
             "video_muted": self.video_muted,
             "hand_raised": self.hand_raised,
+            "identity": self.identity,
         }
 
 
@@ -80,6 +87,10 @@ class Room:
     ended: bool = False
     transcription: bool = False
     recording_active: bool = False
+    # Parties must be identity-verified before admission (or admitted with a written reason).
+    identity_required: bool = False
+    # Open identity checks: lobby participant id -> the mediator/clerk who sees their camera.
+    checks: dict[str, str] = field(default_factory=dict)
     _group_seq: int = 0
 
     # --- membership -------------------------------------------------------------------------
@@ -186,7 +197,7 @@ class Room:
             m.consented_at = time.time() if now is None else now
         return m
 
-    def admit(self, actor: str, pid: str) -> Member:
+    def admit(self, actor: str, pid: str, override_reason: str = "") -> Member:
         self.require_mediator(actor)
         m = self.member(pid)
         if m.presence != Presence.lobby:
@@ -198,6 +209,18 @@ class Room:
                 "no_consent",
                 "该参与人尚未确认录制告知 / participant has not acknowledged the recording notice",
             )
+        if (
+            self.identity_required
+            and m.kind == "party"
+            and not m.verified
+            and not override_reason.strip()
+        ):
+            raise SignalingError(
+                "not_verified",
+                "该当事人尚未通过身份核验；如需准入请填写理由 / identity not verified: "
+                "admit with a written override reason",
+            )
+        self.checks.pop(pid, None)
         m.presence = Presence.admitted
         m.was_admitted = True
         m.group = MAIN
@@ -211,6 +234,7 @@ class Room:
                 "not_in_lobby", "该参与人不在等候室 / participant is not waiting in the lobby"
             )
         m.presence = Presence.denied
+        self.checks.pop(pid, None)
         return m
 
     def return_to_lobby(self, actor: str, pid: str) -> Member:
@@ -250,6 +274,26 @@ class Room:
         else:
             m.video_muted = muted
         return m
+
+    # --- identity check (身份核验) --------------------------------------------------------
+    def open_check(self, actor: str, pid: str) -> Member:
+        """A mediator or clerk in the room sees a lobby party's camera, privately."""
+        checker = self.member(actor)
+        if checker.kind not in STAFF_KINDS or checker.presence != Presence.admitted:
+            raise SignalingError("forbidden", "仅调解员或书记员可核验身份 / staff only")
+        m = self.member(pid)
+        if m.presence != Presence.lobby or m.kind in STAFF_KINDS:
+            raise SignalingError(
+                "not_in_lobby", "该参与人不在等候室 / participant is not waiting in the lobby"
+            )
+        self.checks[pid] = actor
+        return m
+
+    def close_check(self, actor: str, pid: str) -> str | None:
+        checker = self.member(actor)
+        if checker.kind not in STAFF_KINDS:
+            raise SignalingError("forbidden", "仅调解员或书记员可核验身份 / staff only")
+        return self.checks.pop(pid, None)
 
     # --- caucus (背靠背调解) -------------------------------------------------------------
     def open_caucus(self, actor: str, groups: list[tuple[str, list[str]]]) -> dict[str, list[str]]:
@@ -315,7 +359,17 @@ class Room:
         """For every connected, admitted member: the publishers it may receive. Only members of
         the same group, never oneself. This is the single source the forwarder enforces."""
         live = [m for m in self.members.values() if m.connected]
-        return {m.pid: {o.pid for o in live if o.pid != m.pid and o.group == m.group} for m in live}
+        subs = {
+            m.pid: {o.pid for o in live if o.pid != m.pid and o.group == m.group} for m in live
+        }
+        # Identity check: the checker alone receives the lobby party, who receives nobody.
+        for pid, checker in self.checks.items():
+            m = self.members.get(pid)
+            if m is not None and m.sid is not None and m.presence == Presence.lobby:
+                if checker in subs:
+                    subs[pid] = set()
+                    subs[checker].add(pid)
+        return subs
 
     def group_members(self, group: str) -> list[Member]:
         return [m for m in self.members.values() if m.connected and m.group == group]

@@ -34,6 +34,9 @@ from signaling.routing import LocalRouter, RedisRouter, RoomRouter
 
 log = logging.getLogger(__name__)
 
+# live.extras key: participant ids who switched their live captions off (`captions` event).
+CAPTIONS_OFF = "captions_off"
+
 RoomHook = Callable[["LiveRoom", str, str, dict[str, Any]], Awaitable[None] | None]
 
 
@@ -189,7 +192,7 @@ class SignalingService:
             "leave": (p.Empty, self.on_leave),
             "lobby_status": (p.Empty, self.on_lobby_status),
             "recording_ack": (p.RecordingAck, self.on_recording_ack),
-            "admit": (p.TargetEvent, self.on_admit),
+            "admit": (p.AdmitEvent, self.on_admit),
             "deny": (p.DenyEvent, self.on_deny),
             "return_to_lobby": (p.TargetEvent, self.on_return_to_lobby),
             "offer": (p.SdpEvent, self.on_offer),
@@ -203,6 +206,7 @@ class SignalingService:
             "chat": (p.ChatEvent, self.on_chat),
             "raise_hand": (p.HandEvent, self.on_raise_hand),
             "transcription": (p.TranscriptionToggle, self.on_transcription),
+            "captions": (p.CaptionsToggle, self.on_captions),
             "start_session": (p.Empty, self.on_start_session),
             "end_session": (p.EndSession, self.on_end_session),
         }
@@ -384,13 +388,29 @@ class SignalingService:
         await self.log_event(live, action, ident.actor, **details)
         return result
 
-    async def on_admit(self, sid: str, ident: Identity, ev: p.TargetEvent) -> None:
+    async def on_admit(self, sid: str, ident: Identity, ev: p.AdmitEvent) -> None:
+        live = self.rooms[ident.session_id]
+        target = live.room.members.get(ev.participant_id)
+        overridden = bool(
+            live.room.identity_required
+            and target is not None
+            and target.kind == "party"
+            and not target.verified
+        )
         m = await self._mediator_change(
             ident,
             "lobby.admit",
-            lambda r: r.admit(ident.participant_id, ev.participant_id),
+            lambda r: r.admit(ident.participant_id, ev.participant_id, ev.override_reason),
             participant_id=ev.participant_id,
         )
+        if overridden:
+            await self.log_event(
+                live,
+                "identity.override",
+                ident.actor,
+                participant_id=m.pid,
+                reason=ev.override_reason,
+            )
         await self._emit("admitted", {"participant_id": m.pid}, m.sid)
 
     async def on_deny(self, sid: str, ident: Identity, ev: p.DenyEvent) -> None:
@@ -434,7 +454,8 @@ class SignalingService:
     async def on_offer(self, sid: str, ident: Identity, ev: p.SdpEvent) -> dict[str, Any]:
         live = self.rooms[ident.session_id]
         m = live.room.member(ident.participant_id)
-        if m.presence != Presence.admitted:
+        checked = m.presence == Presence.lobby and m.pid in live.room.checks
+        if m.presence != Presence.admitted and not checked:
             raise SignalingError("not_admitted", "请等待调解员准许进入 / wait to be admitted")
         if ev.type != "offer":
             raise SignalingError("validation_error", "需要 offer / expected an offer")
@@ -566,6 +587,14 @@ class SignalingService:
             r.transcription = ev.enabled
 
         await self._mediator_change(ident, "transcription.toggle", change, enabled=ev.enabled)
+
+    async def on_captions(self, sid: str, ident: Identity, ev: p.CaptionsToggle) -> dict[str, Any]:
+        off: set[str] = self.rooms[ident.session_id].extras.setdefault(CAPTIONS_OFF, set())
+        if ev.enabled:
+            off.discard(ident.participant_id)
+        else:
+            off.add(ident.participant_id)
+        return {"enabled": ev.enabled}
 
     async def on_start_session(self, sid: str, ident: Identity, ev: p.Empty) -> dict[str, Any]:
         live = self.rooms[ident.session_id]

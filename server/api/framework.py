@@ -57,7 +57,22 @@ class PartyPrincipal:
         return f"participant:{self.participant.id}"
 
 
-Principal = StaffPrincipal | TerminalPrincipal | PartyPrincipal
+@dataclass(frozen=True)
+class ApiKeyPrincipal:
+    """An external system calling with `Authorization: Bearer sk_…` (see server/network/apikeys)."""
+
+    key_id: str
+    court_id: str
+    scopes: frozenset[str]
+
+    @property
+    def actor(self) -> str:
+        return f"apikey:{self.key_id}"
+
+
+API_KEY_PREFIX = "sk_"
+
+Principal = StaffPrincipal | TerminalPrincipal | PartyPrincipal | ApiKeyPrincipal
 
 
 @dataclass
@@ -113,6 +128,8 @@ class RouteSpec:
     response: Any
     status: int
     raw_response: str | None
+    # Staff routes that also accept an API key holding this scope (None: staff only).
+    scope: str | None = None
 
 
 def _hash_token(token: str) -> str:
@@ -197,6 +214,7 @@ class Api:
         response: Any = None,
         status: int = 200,
         raw_response: str | None = None,
+        scope: str | None = None,
     ) -> Callable[[H], H]:
         def deco(fn: H) -> H:
             self.routes.append(
@@ -213,6 +231,7 @@ class Api:
                     response,
                     status,
                     raw_response,
+                    scope,
                 )
             )
             return fn
@@ -309,6 +328,12 @@ async def _authenticate(ctx: Ctx, spec: RouteSpec) -> None:
             raise unauthorized("缺少加入链接 / join token required")
         ctx.principal = await resolve_invite(ctx, token)
         return
+    token = _bearer(ctx.request)
+    if spec.scope is not None and token is not None and token.startswith(API_KEY_PREFIX):
+        from server.network.apikeys import resolve_api_key
+
+        ctx.principal = await resolve_api_key(ctx, token, spec.scope)
+        return
     principal = await _staff_principal(ctx)
     if principal is None:
         raise unauthorized()
@@ -396,8 +421,13 @@ def openapi_document(api: Api, title: str, version: str) -> dict[str, Any]:
         }
         if spec.auth == "staff":
             op["security"] = [{"staffCookie": [], "csrfHeader": []}]
+            if spec.scope is not None:
+                op["security"].append({"apiKeyBearer": [spec.scope]})
             if spec.roles:
                 op["description"] = "Roles: " + ", ".join(r.value for r in spec.roles)
+            if spec.scope is not None:
+                scope_note = f"API key scope: {spec.scope}"
+                op["description"] = "; ".join(filter(None, [op.get("description"), scope_note]))
         elif spec.auth == "terminal":
             op["security"] = [{"terminalBearer": []}]
         elif spec.auth == "party":
@@ -439,6 +469,7 @@ def openapi_document(api: Api, title: str, version: str) -> dict[str, Any]:
                 "csrfHeader": {"type": "apiKey", "in": "header", "name": CSRF_HEADER},
                 "terminalBearer": {"type": "http", "scheme": "bearer"},
                 "joinToken": {"type": "http", "scheme": "bearer"},
+                "apiKeyBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "sk_…"},
             },
         },
     }

@@ -10,9 +10,17 @@ from typing import cast
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
-from .aiortc_seam import intercept_keyframe_requests, negotiated_codecs, set_sender_stream_id
+from .aiortc_seam import (
+    header_extension_ids,
+    intercept_keyframe_requests,
+    negotiated_codecs,
+    offer_as_negotiated,
+    set_sender_stream_id,
+    transceiver_codecs_by_kind,
+)
 from .codec_preferences import forwarding_preferences
 from .config import MediaConfig
 from .errors import NegotiationError
@@ -69,6 +77,8 @@ class ServerPeer:
         self._lock = asyncio.Lock()
         self._negotiation_pending = False
         self._first_offer_answered = False
+        self._extension_ids: dict[str, int] | None = None
+        self._codecs: dict[str, list[RTCRtpCodecParameters]] | None = None
         self._closed = False
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_connection_state_change)
@@ -117,6 +127,10 @@ class ServerPeer:
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
             except Exception as exc:
                 raise NegotiationError(f"{self.participant_id}: bad offer: {exc!r}") from exc
+            # Our later offers must reuse the client's header-extension ids and payload types
+            # (see the seam).
+            self._extension_ids = header_extension_ids(sdp)
+            self._codecs = transceiver_codecs_by_kind(self.pc.getTransceivers())
             self._first_offer_answered = True
             return str(self.pc.localDescription.sdp)
 
@@ -132,7 +146,9 @@ class ServerPeer:
                 )
             self._negotiation_pending = False
             try:
-                await self.pc.setLocalDescription(await self.pc.createOffer())
+                with offer_as_negotiated(self._extension_ids, self._codecs):
+                    offer = await self.pc.createOffer()
+                await self.pc.setLocalDescription(offer)
             except Exception as exc:
                 self._negotiation_pending = True
                 raise NegotiationError(f"{self.participant_id}: offer failed: {exc!r}") from exc

@@ -105,7 +105,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # Kept after the run (test-output/ is gitignored) for diagnosing failures in CI.
     log_path = ROOT / "test-output" / "web-server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "w")  # noqa: SIM115
+    log = open(log_path, "w")
     proc = subprocess.Popen(
         [*_cli(), "serve", "--data-dir", str(data_dir), "--port", str(port)],
         stdout=log,

@@ -127,12 +127,7 @@ export class Negotiator {
     this.offered = true
     return this.enqueue(async () => {
       const offer = await this.pc.createOffer()
-      const aligned = { type: offer.type, sdp: alignHeaderExtensionIds(offer.sdp || '') }
-      try {
-        await this.pc.setLocalDescription(aligned)
-      } catch {
-        await this.pc.setLocalDescription(offer)
-      }
+      await this.pc.setLocalDescription(offer)
       await waitForGathering(this.pc, this.gatherTimeoutMs)
       this.gatheredBeforeOffer = this.pc.iceGatheringState === 'complete'
       const local = this.pc.localDescription || offer

@@ -1,0 +1,354 @@
+"""Drafting, versioning and signing of the agreement (and of the failed-mediation record).
+
+States: ``draft`` (the mediator writes) → ``signing`` (the mediator asked for signatures) →
+``effective`` (every required party signed the current version). Every edit makes a new version;
+an edit while signatures exist voids them (the state stays or returns to ``signing``), so a
+signature only ever covers the exact text, by SHA-256, that its signer saw.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.agreements.models import (
+    AgreementDocument,
+    AgreementSignature,
+    AgreementTemplate,
+    AgreementVersion,
+    DocKind,
+    DocStatus,
+    IdentityVerification,
+)
+from server.agreements.templates import CASE_TYPE_LABELS, default_template, fill
+from server.models import (
+    Case,
+    Court,
+    MediationSession,
+    ParticipantKind,
+    Party,
+    PartyRole,
+    SessionParticipant,
+    User,
+)
+
+MAX_SIGNATURE_BYTES = 48 * 1024
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SIGNING_ROLES = (PartyRole.applicant, PartyRole.respondent)
+
+
+class AgreementError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def beijing_date(at: datetime | None = None) -> str:
+    local = (at or datetime.now(UTC)).astimezone(UTC) + timedelta(hours=8)
+    return f"{local.year}年{local.month}月{local.day}日"
+
+
+async def get_doc(db: AsyncSession, session_id: str, kind: str) -> AgreementDocument | None:
+    doc: AgreementDocument | None = await db.scalar(
+        select(AgreementDocument).where(
+            AgreementDocument.session_id == session_id, AgreementDocument.kind == kind
+        )
+    )
+    return doc
+
+
+async def find_by_hash(db: AsyncSession, digest: str) -> AgreementDocument | None:
+    doc: AgreementDocument | None = await db.scalar(
+        select(AgreementDocument).where(
+            (AgreementDocument.text_sha256 == digest) | (AgreementDocument.pdf_sha256 == digest)
+        )
+    )
+    return doc
+
+
+async def template_for(
+    db: AsyncSession, court_id: str, case_type: str, kind: str
+) -> tuple[str, str]:
+    row = await db.scalar(
+        select(AgreementTemplate).where(
+            AgreementTemplate.court_id == court_id,
+            AgreementTemplate.case_type == case_type,
+            AgreementTemplate.kind == kind,
+        )
+    )
+    if row is not None:
+        return row.title, row.body
+    t = default_template(case_type, kind)
+    return t.title, t.body
+
+
+async def session_parties(db: AsyncSession, session_id: str) -> list[SessionParticipant]:
+    rows = await db.scalars(
+        select(SessionParticipant)
+        .where(
+            SessionParticipant.session_id == session_id,
+            SessionParticipant.kind == ParticipantKind.party,
+        )
+        .order_by(SessionParticipant.created_at)
+    )
+    return list(rows)
+
+
+async def required_signers(db: AsyncSession, session_id: str) -> list[str]:
+    """Applicants and respondents (agents and lawyers sign only if they are the party)."""
+    out = []
+    for part in await session_parties(db, session_id):
+        party = await db.get(Party, part.party_id) if part.party_id else None
+        if party is None or party.role in SIGNING_ROLES:
+            out.append(part.id)
+    return out
+
+
+async def identities(db: AsyncSession, session_id: str) -> dict[str, IdentityVerification]:
+    rows = await db.scalars(
+        select(IdentityVerification).where(IdentityVerification.session_id == session_id)
+    )
+    return {r.participant_id: r for r in rows}
+
+
+async def case_fields(db: AsyncSession, session_id: str) -> dict[str, str]:
+    session = await db.get(MediationSession, session_id)
+    assert session is not None
+    case = await db.get(Case, session.case_id)
+    court = await db.get(Court, session.court_id)
+    mediator = await db.get(User, session.mediator_id)
+    ids = await identities(db, session_id)
+    lines = []
+    for part in await session_parties(db, session_id):
+        ident = ids.get(part.id)
+        masked = f"（公民身份号码 {ident.id_masked}）" if ident and ident.id_masked else ""
+        lines.append(f"{part.role_label}：{part.display_name}{masked}")
+    return {
+        "court": court.name if court else "",
+        "case_number": case.case_number if case else "",
+        "case_type": CASE_TYPE_LABELS.get(case.case_type.value, "") if case else "",
+        "parties": "\n".join(lines),
+        "mediator": mediator.display_name if mediator else "",
+        "date": beijing_date(),
+    }
+
+
+async def create_doc(
+    db: AsyncSession,
+    session_id: str,
+    kind: str,
+    actor: str,
+    audience: list[str] | None = None,
+) -> AgreementDocument:
+    session = await db.get(MediationSession, session_id)
+    assert session is not None
+    case = await db.get(Case, session.case_id)
+    case_type = case.case_type.value if case else "other"
+    title, body = await template_for(db, session.court_id, case_type, kind)
+    text = fill(body, await case_fields(db, session_id))
+    doc = AgreementDocument(
+        session_id=session_id,
+        court_id=session.court_id,
+        kind=kind,
+        title=title,
+        status=DocStatus.draft.value,
+        version=1,
+        text=text,
+        text_sha256=sha256_text(text),
+        audience=audience if audience is not None else ["main"],
+        signers=[],
+        created_by=actor,
+    )
+    db.add(doc)
+    await db.flush()
+    db.add(
+        AgreementVersion(
+            document_id=doc.id, version=1, text=text, sha256=doc.text_sha256, author=actor
+        )
+    )
+    return doc
+
+
+async def active_signatures(db: AsyncSession, doc: AgreementDocument) -> list[AgreementSignature]:
+    rows = await db.scalars(
+        select(AgreementSignature)
+        .where(AgreementSignature.document_id == doc.id, AgreementSignature.voided_at.is_(None))
+        .order_by(AgreementSignature.signed_at)
+    )
+    return list(rows)
+
+
+def _require_editable(doc: AgreementDocument) -> None:
+    if doc.status == DocStatus.effective.value:
+        raise AgreementError(
+            "agreement_effective", "协议已生效，不能再修改 / the agreement is already effective"
+        )
+
+
+async def edit(
+    db: AsyncSession, doc: AgreementDocument, text: str, base_version: int, actor: str
+) -> list[AgreementSignature]:
+    """A new version of the text; returns the signatures this edit voided."""
+    _require_editable(doc)
+    if base_version != doc.version:
+        raise AgreementError(
+            "version_conflict",
+            f"文本已被更新（当前第{doc.version}版） / the text changed (now version {doc.version})",
+        )
+    if text == doc.text:
+        return []
+    doc.version += 1
+    doc.text = text
+    doc.text_sha256 = sha256_text(text)
+    doc.updated_at = datetime.now(UTC)
+    db.add(
+        AgreementVersion(
+            document_id=doc.id,
+            version=doc.version,
+            text=text,
+            sha256=doc.text_sha256,
+            author=actor,
+        )
+    )
+    voided = await active_signatures(db, doc)
+    now = datetime.now(UTC)
+    for sig in voided:
+        sig.voided_at = now
+        sig.void_reason = f"text changed to version {doc.version}"
+    return voided
+
+
+async def request_signatures(db: AsyncSession, doc: AgreementDocument) -> None:
+    _require_editable(doc)
+    doc.signers = await required_signers(db, doc.session_id)
+    if not doc.signers:
+        raise AgreementError("no_signers", "本案没有需要签名的当事人 / no party needs to sign")
+    doc.status = DocStatus.signing.value
+
+
+def decode_signature(data: str) -> bytes:
+    """A PNG from a canvas (``data:image/png;base64,…`` or bare base64), size- and type-checked."""
+    if data.startswith("data:"):
+        head, _, data = data.partition(",")
+        if head != "data:image/png;base64":
+            raise AgreementError("invalid_signature", "签名须为 PNG 图片 / signature must be a PNG")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise AgreementError("invalid_signature", "签名图片无法解析 / bad signature image") from exc
+    if not raw.startswith(PNG_MAGIC) or len(raw) > MAX_SIGNATURE_BYTES:
+        raise AgreementError(
+            "invalid_signature", "签名须为不超过48KB的PNG图片 / signature must be a PNG ≤ 48 KB"
+        )
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            img.verify()
+            width, height = img.size
+    except Exception as exc:
+        raise AgreementError("invalid_signature", "签名图片损坏 / corrupt signature image") from exc
+    if width < 20 or height < 10 or width > 4000 or height > 2000:
+        raise AgreementError("invalid_signature", "签名图片尺寸不符 / odd signature size")
+    return raw
+
+
+async def sign(
+    db: AsyncSession,
+    doc: AgreementDocument,
+    *,
+    participant: SessionParticipant,
+    version: int,
+    text_sha256: str,
+    signature_png: bytes,
+    identity: IdentityVerification | None,
+    ip: str = "",
+) -> AgreementSignature:
+    if doc.status != DocStatus.signing.value:
+        raise AgreementError(
+            "not_signing", "协议尚未提交签署或已生效 / the agreement is not open for signing"
+        )
+    if participant.id not in doc.signers:
+        raise AgreementError("not_a_signer", "您不是本协议的签署人 / you are not a signer")
+    if version != doc.version or text_sha256 != doc.text_sha256:
+        raise AgreementError(
+            "version_conflict",
+            "协议内容已更新，请重新阅读后签名 / the text changed: review the new version and sign",
+        )
+    for old in await active_signatures(db, doc):
+        if old.participant_id == participant.id:
+            raise AgreementError("already_signed", "您已签署此版本 / already signed")
+    sig = AgreementSignature(
+        document_id=doc.id,
+        participant_id=participant.id,
+        signer_name=participant.display_name,
+        signer_role=participant.role_label,
+        version=doc.version,
+        text_sha256=doc.text_sha256,
+        image_png=signature_png,
+        image_sha256=hashlib.sha256(signature_png).hexdigest(),
+        identity_verification_id=identity.id if identity else None,
+        identity=identity.public() if identity else {"verified": False},
+        ip=ip,
+    )
+    db.add(sig)
+    await db.flush()
+    return sig
+
+
+async def complete_if_signed(db: AsyncSession, doc: AgreementDocument) -> bool:
+    """Effective when every required signer has a valid signature of the current version."""
+    signed = {s.participant_id for s in await active_signatures(db, doc)}
+    if doc.status == DocStatus.signing.value and doc.signers and set(doc.signers) <= signed:
+        doc.status = DocStatus.effective.value
+        doc.effective_at = datetime.now(UTC)
+        return True
+    return False
+
+
+async def view(db: AsyncSession, doc: AgreementDocument, *, with_text: bool) -> dict[str, Any]:
+    """The document's state as clients see it; the text only for those allowed to read it."""
+    sigs = await active_signatures(db, doc)
+    out: dict[str, Any] = {
+        "kind": doc.kind,
+        "title": doc.title,
+        "status": doc.status,
+        "version": doc.version,
+        "text_sha256": doc.text_sha256,
+        "signed": len({s.participant_id for s in sigs}),
+        "required": len(doc.signers),
+        "signers": list(doc.signers),
+        "signatures": [
+            {
+                "participant_id": s.participant_id,
+                "name": s.signer_name,
+                "role": s.signer_role,
+                "version": s.version,
+                "text_sha256": s.text_sha256,
+                "signed_at": s.signed_at.isoformat(),
+                "identity_verified": bool(s.identity.get("verified")),
+            }
+            for s in sigs
+        ],
+        "audience": list(doc.audience),
+        "effective_at": doc.effective_at.isoformat() if doc.effective_at else None,
+        "pdf_sha256": doc.pdf_sha256 or None,
+    }
+    if with_text:
+        out["text"] = doc.text
+    return out
+
+
+KINDS = tuple(k.value for k in DocKind)

@@ -1,0 +1,330 @@
+"""Governance statistics (社会治理), computed only from recorded intake transitions.
+
+Definitions (also in docs/network.md):
+- a dispute belongs to the local (UTC+8) year/month of its `received` transition;
+- a closure belongs to the year of its closing transition (settled, partially_settled, failed,
+  withdrawn — all final);
+- success rate = settled ÷ (settled + partially_settled + failed) closed in the year (withdrawn
+  excluded); None when the denominator is 0;
+- days to close = (closing transition − received transition) in days (fractional), over
+  closures in the year that were mediated to an outcome (settled, partially, failed);
+  median: the middle value (mean of the two middle ones for an even count); p90: nearest-rank,
+  the value at rank ⌈0.9·n⌉ of the sorted values;
+- lawsuits of an area = intakes of the area closed as failed (调解不成, transferred to litigation)
+  in the year; per 10,000 residents = count ÷ population × 10,000 where population is set;
+- year-on-year: previous = the same figure for the year before; change = value − previous;
+  change_ratio = change ÷ previous (None when previous is 0 or None).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.models import CaseType
+from server.network.models import Area, Intake, IntakeTransition, SharedCourt
+from server.network.schemas import AreaStats, GroupStats, Metric, MonthStats, StatsOut
+
+CST = timedelta(hours=8)
+CLOSING = ("settled", "partially_settled", "failed", "withdrawn")
+MEDIATED = ("settled", "partially_settled", "failed")
+
+
+@dataclass
+class Fact:
+    case_type: str
+    shared_court_id: str | None
+    area_id: str | None
+    received: datetime | None
+    closed: datetime | None
+    outcome: str | None
+
+
+def local_year(at: datetime) -> int:
+    return (at + CST).year
+
+
+def local_month(at: datetime) -> int:
+    return (at + CST).month
+
+
+def median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def p90(values: list[float]) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return v[max(1, math.ceil(0.9 * len(v))) - 1]
+
+
+def metric(value: float | None, previous: float | None) -> Metric:
+    change = None if value is None or previous is None else value - previous
+    ratio = None if change is None or not previous else change / previous
+    return Metric(value=value, previous=previous, change=change, change_ratio=ratio)
+
+
+async def load_facts(db: AsyncSession, court_id: str, shared_court_id: str | None) -> list[Fact]:
+    stmt = select(Intake.id, Intake.case_type, Intake.shared_court_id, Intake.area_id).where(
+        Intake.court_id == court_id
+    )
+    if shared_court_id is not None:
+        stmt = stmt.where(Intake.shared_court_id == shared_court_id)
+    intakes = {row[0]: row for row in await db.execute(stmt)}
+    firsts: dict[str, datetime] = {}
+    closes: dict[str, tuple[datetime, str]] = {}
+    trans = await db.execute(
+        select(IntakeTransition.intake_id, IntakeTransition.to_status, IntakeTransition.at)
+        .join(Intake, Intake.id == IntakeTransition.intake_id)
+        .where(Intake.court_id == court_id)
+        .order_by(IntakeTransition.at, IntakeTransition.id)
+    )
+    for iid, to, at in trans:
+        if iid not in intakes:
+            continue
+        if to == "received" and iid not in firsts:
+            firsts[iid] = at
+        elif to in CLOSING:
+            closes[iid] = (at, to)
+    out = []
+    for iid, (_, ctype, scid, aid) in intakes.items():
+        close = closes.get(iid)
+        out.append(
+            Fact(
+                case_type=CaseType(ctype).value,
+                shared_court_id=scid,
+                area_id=aid,
+                received=firsts.get(iid),
+                closed=close[0] if close else None,
+                outcome=close[1] if close else None,
+            )
+        )
+    return out
+
+
+@dataclass
+class Counts:
+    disputes: int = 0
+    settled: int = 0
+    partial: int = 0
+    failed: int = 0
+    withdrawn: int = 0
+
+    @property
+    def closed(self) -> int:
+        return self.settled + self.partial + self.failed + self.withdrawn
+
+    @property
+    def success_rate(self) -> float | None:
+        denom = self.settled + self.partial + self.failed
+        return self.settled / denom if denom else None
+
+
+def count(facts: Iterable[Fact], year: int, month: int | None = None) -> Counts:
+    c = Counts()
+    for f in facts:
+        if (
+            f.received is not None
+            and local_year(f.received) == year
+            and (month is None or local_month(f.received) == month)
+        ):
+            c.disputes += 1
+        if (
+            f.closed is not None
+            and local_year(f.closed) == year
+            and (month is None or local_month(f.closed) == month)
+        ):
+            if f.outcome == "settled":
+                c.settled += 1
+            elif f.outcome == "partially_settled":
+                c.partial += 1
+            elif f.outcome == "failed":
+                c.failed += 1
+            elif f.outcome == "withdrawn":
+                c.withdrawn += 1
+    return c
+
+
+def durations(facts: Iterable[Fact], year: int) -> list[float]:
+    return [
+        (f.closed - f.received).total_seconds() / 86400
+        for f in facts
+        if f.closed is not None
+        and f.received is not None
+        and f.outcome in MEDIATED
+        and local_year(f.closed) == year
+    ]
+
+
+def _group(
+    facts: list[Fact], key: Callable[[Fact], str | None], year: int, keys: Iterable[str]
+) -> dict[str, tuple[Counts, Counts]]:
+    out: dict[str, tuple[Counts, Counts]] = {}
+    for k in keys:
+        sub = [f for f in facts if key(f) == k]
+        out[k] = (count(sub, year), count(sub, year - 1))
+    return out
+
+
+def _gs(k: str, label: str, cur: Counts, prev: Counts) -> GroupStats:
+    return GroupStats(
+        key=k,
+        label=label,
+        disputes=metric(cur.disputes, prev.disputes),
+        settled=metric(cur.settled, prev.settled),
+        success_rate=metric(cur.success_rate, prev.success_rate),
+    )
+
+
+def _per10k(n: int, population: int | None) -> float | None:
+    return n / population * 10000 if population else None
+
+
+async def compute(
+    db: AsyncSession, court_id: str, year: int, shared_court_id: str | None = None
+) -> StatsOut:
+    facts = await load_facts(db, court_id, shared_court_id)
+    cur, prev = count(facts, year), count(facts, year - 1)
+    d_cur, d_prev = durations(facts, year), durations(facts, year - 1)
+    courts = {
+        c.id: c.name
+        for c in await db.scalars(select(SharedCourt).where(SharedCourt.court_id == court_id))
+    }
+    areas = {a.id: a for a in await db.scalars(select(Area).where(Area.court_id == court_id))}
+    by_type = [
+        _gs(k, k, *v)
+        for k, v in _group(facts, lambda f: f.case_type, year, [t.value for t in CaseType]).items()
+    ]
+    sc_keys = sorted({f.shared_court_id or "" for f in facts} | set(courts))
+    by_court = [
+        _gs(k or "-", courts.get(k, "(无共享法庭 / none)"), *v)
+        for k, v in _group(facts, lambda f: f.shared_court_id or "", year, sc_keys).items()
+    ]
+    by_area = []
+    for k, (c, p) in _group(facts, lambda f: f.area_id, year, sorted(areas)).items():
+        area = areas[k]
+        base = _gs(k, area.name, c, p)
+        by_area.append(
+            AreaStats(
+                **base.model_dump(),
+                population=area.population,
+                disputes_per_10k=metric(
+                    _per10k(c.disputes, area.population), _per10k(p.disputes, area.population)
+                ),
+                lawsuits=metric(c.failed, p.failed),
+                lawsuits_per_10k=metric(
+                    _per10k(c.failed, area.population), _per10k(p.failed, area.population)
+                ),
+            )
+        )
+    by_month = []
+    for m in range(1, 13):
+        mc, mp = count(facts, year, m), count(facts, year - 1, m)
+        by_month.append(
+            MonthStats(
+                month=m,
+                disputes=metric(mc.disputes, mp.disputes),
+                settled=metric(mc.settled, mp.settled),
+            )
+        )
+    return StatsOut(
+        year=year,
+        court_id=court_id,
+        shared_court_id=shared_court_id,
+        disputes=metric(cur.disputes, prev.disputes),
+        closed=metric(cur.closed, prev.closed),
+        settled=metric(cur.settled, prev.settled),
+        partially_settled=metric(cur.partial, prev.partial),
+        failed=metric(cur.failed, prev.failed),
+        withdrawn=metric(cur.withdrawn, prev.withdrawn),
+        success_rate=metric(cur.success_rate, prev.success_rate),
+        median_days=metric(median(d_cur), median(d_prev)),
+        p90_days=metric(p90(d_cur), p90(d_prev)),
+        by_type=by_type,
+        by_shared_court=by_court,
+        by_area=by_area,
+        by_month=by_month,
+    )
+
+
+HEADER = ["section", "key", "label", "metric", "value", "previous", "change", "change_ratio"]
+
+
+def rows(stats: StatsOut) -> list[list[object]]:
+    out: list[list[object]] = []
+
+    def add(section: str, key: str, label: str, name: str, m: Metric) -> None:
+        out.append([section, key, label, name, m.value, m.previous, m.change, m.change_ratio])
+
+    for name in (
+        "disputes",
+        "closed",
+        "settled",
+        "partially_settled",
+        "failed",
+        "withdrawn",
+        "success_rate",
+        "median_days",
+        "p90_days",
+    ):
+        add("summary", str(stats.year), "", name, getattr(stats, name))
+    for section, groups in (("by_type", stats.by_type), ("by_shared_court", stats.by_shared_court)):
+        for g in groups:
+            for name in ("disputes", "settled", "success_rate"):
+                add(section, g.key, g.label, name, getattr(g, name))
+    for a in stats.by_area:
+        for name in (
+            "disputes",
+            "settled",
+            "success_rate",
+            "disputes_per_10k",
+            "lawsuits",
+            "lawsuits_per_10k",
+        ):
+            add("by_area", a.key, a.label, name, getattr(a, name))
+    for mo in stats.by_month:
+        add("by_month", f"{stats.year}-{mo.month:02d}", "", "disputes", mo.disputes)
+        add("by_month", f"{stats.year}-{mo.month:02d}", "", "settled", mo.settled)
+    return out
+
+
+def to_csv(stats: StatsOut) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(HEADER)
+    for r in rows(stats):
+        w.writerow(["" if v is None else v for v in r])
+    # BOM: Excel opens UTF-8 CSV with Chinese labels correctly.
+    return ("\ufeff" + buf.getvalue()).encode()
+
+
+def to_xlsx(stats: StatsOut) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    first = True
+    all_rows = rows(stats)
+    for section in ("summary", "by_type", "by_shared_court", "by_area", "by_month"):
+        ws = wb.active if first else wb.create_sheet()
+        assert ws is not None
+        first = False
+        ws.title = section
+        ws.append(HEADER)
+        for r in all_rows:
+            if r[0] == section:
+                ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

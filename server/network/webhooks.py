@@ -1,0 +1,228 @@
+"""Outgoing webhooks: HMAC-signed JSON, persisted deliveries, retries with exponential backoff.
+
+Every event is written as one `WebhookDelivery` row per subscribed webhook, in the transaction of
+the change that caused it (so an event is never announced for a change that rolled back). The
+`WebhookDispatcher` task sends due deliveries; attempts are logged in `WebhookAttempt`. A
+delivery that is still pending when the server stops is sent after the restart.
+
+Signature: `X-SharedCourt-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`
+with `X-SharedCourt-Timestamp: <unix seconds>`; receivers should reject old timestamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db import Database
+from server.models import new_id
+from server.network.models import Webhook, WebhookAttempt, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("intake.received", "session.scheduled", "session.ended")
+SIGNATURE_HEADER = "X-SharedCourt-Signature"
+TIMESTAMP_HEADER = "X-SharedCourt-Timestamp"
+EVENT_HEADER = "X-SharedCourt-Event"
+DELIVERY_HEADER = "X-SharedCourt-Delivery"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+async def enqueue(db: AsyncSession, court_id: str, event: str, data: dict[str, Any]) -> int:
+    """Queue `event` for every active webhook of the court subscribed to it."""
+    hooks = await db.scalars(
+        select(Webhook).where(Webhook.court_id == court_id, Webhook.active.is_(True))
+    )
+    n = 0
+    now = datetime.now(UTC)
+    for hook in hooks:
+        if event not in hook.events:
+            continue
+        delivery_id = new_id()
+        payload = {"id": delivery_id, "event": event, "created_at": now.isoformat(), "data": data}
+        db.add(
+            WebhookDelivery(
+                id=delivery_id,
+                webhook_id=hook.id,
+                court_id=court_id,
+                event=event,
+                payload=payload,
+                next_attempt_at=now,
+            )
+        )
+        n += 1
+    return n
+
+
+class WebhookDispatcher:
+    """Sends due deliveries in the background. Backoff: base_delay * 2**(attempts-1), capped."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        poll_interval: float = 1.0,
+        base_delay: float = 10.0,
+        max_delay: float = 3600.0,
+        max_attempts: int = 8,
+        timeout: float = 10.0,
+    ) -> None:
+        self.db = db
+        self.poll_interval = poll_interval
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_attempts = max_attempts
+        self.timeout = timeout
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._http: aiohttp.ClientSession | None = None
+
+    def backoff(self, attempts: int) -> float:
+        return float(min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook dispatcher: round failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def deliver_due(self) -> int:
+        """Send every delivery that is due now; returns how many were attempted."""
+        now = datetime.now(UTC)
+        async with self.db.session() as s:
+            due = list(
+                await s.execute(
+                    select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
+                    .where(
+                        WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now
+                    )
+                    .order_by(WebhookDelivery.next_attempt_at)
+                    .limit(50)
+                )
+            )
+        sent = 0
+        for delivery_id, due_at in due:
+            # Claim: push next_attempt_at forward, so another node's dispatcher skips it.
+            async with self.db.session() as s:
+                claimed = await s.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.id == delivery_id,
+                        WebhookDelivery.status == "pending",
+                        WebhookDelivery.next_attempt_at == due_at,
+                    )
+                    .values(next_attempt_at=now + timedelta(seconds=self.timeout + 30))
+                )
+                if getattr(claimed, "rowcount", 0) != 1:
+                    continue
+            await self._attempt(delivery_id)
+            sent += 1
+        return sent
+
+    async def _attempt(self, delivery_id: str) -> None:
+        async with self.db.session() as s:
+            delivery = await s.get(WebhookDelivery, delivery_id)
+            if delivery is None:
+                return
+            hook = await s.get(Webhook, delivery.webhook_id)
+            if hook is None or not hook.active:
+                delivery.status = "failed"
+                delivery.last_error = "webhook disabled"
+                return
+            url, secret = hook.url, hook.secret
+            body = json.dumps(delivery.payload, ensure_ascii=False, sort_keys=True).encode()
+            event = delivery.event
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_HEADER: event,
+            DELIVERY_HEADER: delivery_id,
+            TIMESTAMP_HEADER: ts,
+            SIGNATURE_HEADER: sign(secret, ts, body),
+            "User-Agent": "SharedCourt-Webhook/1",
+        }
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        code: int | None = None
+        error = ""
+        started = time.monotonic()
+        try:
+            async with self._http.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                allow_redirects=False,
+            ) as resp:
+                code = resp.status
+                await resp.read()
+                if not 200 <= code < 300:
+                    error = f"HTTP {code}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        elapsed = int((time.monotonic() - started) * 1000)
+        async with self.db.session() as s:
+            delivery = await s.get(WebhookDelivery, delivery_id)
+            if delivery is None:
+                return
+            delivery.attempts += 1
+            delivery.last_status_code = code
+            delivery.last_error = error
+            s.add(
+                WebhookAttempt(
+                    delivery_id=delivery_id, status_code=code, error=error, duration_ms=elapsed
+                )
+            )
+            now = datetime.now(UTC)
+            if not error:
+                delivery.status = "delivered"
+                delivery.delivered_at = now
+            elif delivery.attempts >= self.max_attempts:
+                delivery.status = "failed"
+            else:
+                delivery.next_attempt_at = now + timedelta(seconds=self.backoff(delivery.attempts))

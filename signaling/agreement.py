@@ -1,0 +1,302 @@
+"""The mediation agreement (调解协议书) in the live room, plugged into the signaling service.
+
+The mediator drafts (`agreement_open`, `agreement_edit`); everyone in the groups of the
+document's audience (default: the main room) receives the text live in `agreement_state`;
+everyone else in the room receives the state only (draft / signing n/m / effective), never the
+text. The mediator asks for signatures (`agreement_request_signatures`); each party signs on
+their own device (`agreement_sign`: the version and SHA-256 they reviewed, a confirmation tick
+and a PNG of the handwritten signature). An edit voids earlier signatures. When every party has
+signed the document is effective, its PDF is built, and at the end of the session it goes into
+the sealed record. The same machinery carries the failed-mediation record (kind
+``failure_record``, 调解不成记录 with undisputed facts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from server.agreements import documents as docs
+from server.agreements import identity as idstore
+from server.agreements import output
+from server.agreements.models import AgreementDocument, DocStatus
+from server.models import SessionParticipant
+from server.state import AppState
+from signaling import protocol as p
+from signaling.identity import Identity
+from signaling.protocol import SignalingError
+from signaling.room import STAFF_KINDS, Member, Presence
+from signaling.service import LiveRoom, SignalingService
+
+log = logging.getLogger(__name__)
+
+LOCK = "agreement_lock"
+Kind = Literal["agreement", "failure_record"]
+
+
+class KindEvent(p.Event):
+    kind: Kind = "agreement"
+
+
+class AgreementOpen(KindEvent):
+    # Who sees the new draft; omitted: the mediator's current group (main, or the caucus
+    # group the mediator is in — a draft begun in a caucus stays in that caucus).
+    groups: list[p.GroupId] | None = Field(default=None, max_length=9)
+
+
+class AgreementEdit(KindEvent):
+    text: Annotated[str, StringConstraints(max_length=20000)]
+    base_version: int = Field(ge=1)
+
+
+class AgreementShare(KindEvent):
+    # Groups that see the live text: "main" and/or caucus group ids. [] = the mediator only.
+    groups: list[p.GroupId] = Field(max_length=9)
+
+
+class AgreementSign(KindEvent):
+    version: int = Field(ge=1)
+    text_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    confirm: Literal[True]
+    # data:image/png;base64,… (≤ 48 KB decoded)
+    signature_png: Annotated[str, StringConstraints(min_length=20, max_length=70000)]
+
+
+def _error(exc: docs.AgreementError) -> SignalingError:
+    return SignalingError(exc.code, exc.message)
+
+
+class AgreementFeature:
+    def __init__(self, state: AppState, service: SignalingService) -> None:
+        self.state = state
+        self.service = service
+        events: dict[str, tuple[type[p.Event], Callable[..., Awaitable[Any]]]] = {
+            "agreement_get": (KindEvent, self.on_get),
+            "agreement_open": (AgreementOpen, self.on_open),
+            "agreement_edit": (AgreementEdit, self.on_edit),
+            "agreement_share": (AgreementShare, self.on_share),
+            "agreement_request_signatures": (KindEvent, self.on_request),
+            "agreement_sign": (AgreementSign, self.on_sign),
+        }
+        for name, (model, fn) in events.items():
+            service.events[name] = (model, fn)
+            service.sio.on(name, service._wrap(name, model, fn))
+        service.event_hooks.append(self.on_event)
+        # Runs after LiveRecording's end hook (registered earlier), i.e. after sealing.
+        service.end_hooks.append(self.on_end)
+
+    # --- visibility -----------------------------------------------------------------------
+    @staticmethod
+    def can_read(m: Member, doc: AgreementDocument) -> bool:
+        if m.kind in STAFF_KINDS and m.presence == Presence.admitted:
+            return True
+        return m.presence == Presence.admitted and m.group in doc.audience
+
+    def _lock(self, live: LiveRoom) -> asyncio.Lock:
+        lock = live.extras.get(LOCK)
+        if lock is None:
+            lock = live.extras[LOCK] = asyncio.Lock()
+        assert isinstance(lock, asyncio.Lock)
+        return lock
+
+    async def broadcast(self, live: LiveRoom, kind: str, **extra: Any) -> None:
+        async with self.state.db.session() as db:
+            doc = await docs.get_doc(db, live.session_id, kind)
+            if doc is None:
+                return
+            full = await docs.view(db, doc, with_text=True)
+        state_only = {k: v for k, v in full.items() if k != "text"}
+        for m in list(live.room.members.values()):
+            if m.sid is None or m.presence != Presence.admitted:
+                continue
+            readable = self.can_read(m, doc)
+            payload = dict(full if readable else state_only, readable=readable, **extra)
+            await self.service._emit("agreement_state", {"agreement": payload}, m.sid)
+
+    # --- hooks ----------------------------------------------------------------------------
+    async def on_event(
+        self, live: LiveRoom, action: str, actor: str, details: dict[str, Any]
+    ) -> None:
+        # Moving between groups changes who may read the live text.
+        if action.startswith("caucus.") or action in ("lobby.admit", "participant.join"):
+            for kind in docs.KINDS:
+                await self.broadcast(live, kind)
+
+    async def on_end(self, live: LiveRoom, outcome: str, note: str) -> None:
+        try:
+            await output.seal_documents(self.state, live.session_id)
+        except Exception:
+            log.exception("adding agreement documents to the sealed record failed")
+
+    # --- events ---------------------------------------------------------------------------
+    def _live(self, ident: Identity) -> LiveRoom:
+        return self.service.rooms[ident.session_id]
+
+    async def on_get(self, sid: str, ident: Identity, ev: KindEvent) -> dict[str, Any]:
+        live = self._live(ident)
+        me = live.room.member(ident.participant_id)
+        async with self.state.db.session() as db:
+            doc = await docs.get_doc(db, live.session_id, ev.kind)
+            if doc is None or me.presence != Presence.admitted:
+                return {"agreement": None}
+            readable = self.can_read(me, doc)
+            view = await docs.view(db, doc, with_text=readable)
+        return {"agreement": {**view, "readable": readable}}
+
+    async def on_open(self, sid: str, ident: Identity, ev: AgreementOpen) -> dict[str, Any]:
+        live = self._live(ident)
+        me = live.room.require_mediator(ident.participant_id)
+        audience = sorted(set(ev.groups)) if ev.groups is not None else [me.group]
+        if any(g not in live.room.groups for g in audience):
+            raise SignalingError("unknown_group", "分组不存在 / unknown group")
+        async with self._lock(live):
+            async with self.state.db.session() as db:
+                doc = await docs.get_doc(db, live.session_id, ev.kind)
+                created = doc is None
+                if doc is None:
+                    doc = await docs.create_doc(
+                        db, live.session_id, ev.kind, ident.actor, audience=audience
+                    )
+                view = await docs.view(db, doc, with_text=True)
+        if created:
+            await self.service.log_event(
+                live, "agreement.open", ident.actor, kind=ev.kind, text_sha256=view["text_sha256"]
+            )
+        await self.broadcast(live, ev.kind)
+        return {"agreement": view}
+
+    async def on_edit(self, sid: str, ident: Identity, ev: AgreementEdit) -> dict[str, Any]:
+        live = self._live(ident)
+        live.room.require_mediator(ident.participant_id)
+        async with self._lock(live):
+            async with self.state.db.session() as db:
+                doc = await self._doc(db, live, ev.kind)
+                try:
+                    voided = await docs.edit(db, doc, ev.text, ev.base_version, ident.actor)
+                except docs.AgreementError as exc:
+                    raise _error(exc) from exc
+                version, digest = doc.version, doc.text_sha256
+        voided_pids = [s.participant_id for s in voided]
+        # The sealed log keeps versions and hashes, not the draft text (it may be caucus-only).
+        await self.service.log_event(
+            live,
+            "agreement.edit",
+            ident.actor,
+            kind=ev.kind,
+            version=version,
+            text_sha256=digest,
+            voided_signatures=voided_pids,
+        )
+        await self.broadcast(live, ev.kind, voided=voided_pids)
+        return {"version": version, "text_sha256": digest, "voided": voided_pids}
+
+    async def on_share(self, sid: str, ident: Identity, ev: AgreementShare) -> dict[str, Any]:
+        live = self._live(ident)
+        live.room.require_mediator(ident.participant_id)
+        unknown = [g for g in ev.groups if g not in live.room.groups]
+        if unknown:
+            raise SignalingError("unknown_group", "分组不存在 / unknown group")
+        async with self._lock(live):
+            async with self.state.db.session() as db:
+                doc = await self._doc(db, live, ev.kind)
+                doc.audience = sorted(set(ev.groups))
+                audience = list(doc.audience)
+        await self.service.log_event(
+            live, "agreement.share", ident.actor, kind=ev.kind, groups=audience
+        )
+        await self.broadcast(live, ev.kind)
+        return {"audience": audience}
+
+    async def on_request(self, sid: str, ident: Identity, ev: KindEvent) -> dict[str, Any]:
+        live = self._live(ident)
+        live.room.require_mediator(ident.participant_id)
+        async with self._lock(live):
+            async with self.state.db.session() as db:
+                doc = await self._doc(db, live, ev.kind)
+                try:
+                    await docs.request_signatures(db, doc)
+                except docs.AgreementError as exc:
+                    raise _error(exc) from exc
+                view = await docs.view(db, doc, with_text=True)
+        await self.service.log_event(
+            live,
+            "agreement.request_signatures",
+            ident.actor,
+            kind=ev.kind,
+            version=view["version"],
+            text_sha256=view["text_sha256"],
+            signers=view["signers"],
+        )
+        await self.broadcast(live, ev.kind)
+        return {"agreement": view}
+
+    async def on_sign(self, sid: str, ident: Identity, ev: AgreementSign) -> dict[str, Any]:
+        live = self._live(ident)
+        me = live.room.member(ident.participant_id)
+        if me.presence != Presence.admitted:
+            raise SignalingError("not_admitted", "请等待调解员准许进入 / wait to be admitted")
+        try:
+            png = docs.decode_signature(ev.signature_png)
+        except docs.AgreementError as exc:
+            raise _error(exc) from exc
+        async with self._lock(live):
+            async with self.state.db.session() as db:
+                doc = await self._doc(db, live, ev.kind)
+                if not self.can_read(me, doc):
+                    raise SignalingError(
+                        "not_visible", "您当前看不到该协议 / the document is not shown to you"
+                    )
+                participant = await db.get(SessionParticipant, me.pid)
+                assert participant is not None
+                identity = await idstore.load(db, live.session_id, me.pid)
+                try:
+                    sig = await docs.sign(
+                        db,
+                        doc,
+                        participant=participant,
+                        version=ev.version,
+                        text_sha256=ev.text_sha256,
+                        signature_png=png,
+                        identity=identity,
+                    )
+                except docs.AgreementError as exc:
+                    raise _error(exc) from exc
+                effective = await docs.complete_if_signed(db, doc)
+                sig_facts = {
+                    "version": sig.version,
+                    "text_sha256": sig.text_sha256,
+                    "image_sha256": sig.image_sha256,
+                    "identity_verified": bool(sig.identity.get("verified")),
+                }
+            if effective:
+                async with self.state.db.session() as db:
+                    doc = await self._doc(db, live, ev.kind)
+                    await output.build_pdf(self.state, db, doc)
+                    pdf_sha = doc.pdf_sha256
+        await self.service.log_event(
+            live, "agreement.signed", ident.actor, participant_id=me.pid, kind=ev.kind, **sig_facts
+        )
+        if effective:
+            await self.service.log_event(
+                live,
+                "agreement.effective",
+                "system",
+                kind=ev.kind,
+                text_sha256=sig_facts["text_sha256"],
+                pdf_sha256=pdf_sha,
+            )
+        await self.broadcast(live, ev.kind)
+        return {"signed": True, "effective": effective, **sig_facts}
+
+    async def _doc(self, db: Any, live: LiveRoom, kind: str) -> AgreementDocument:
+        doc = await docs.get_doc(db, live.session_id, kind)
+        if doc is None:
+            raise SignalingError("no_agreement", "调解员尚未起草 / no draft yet")
+        return doc
+
+
+__all__ = ["AgreementFeature", "DocStatus"]
