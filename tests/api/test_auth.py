@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from server.app import all_routes
 from server.models import AuditEvent, StaffSession
 from server.state import STATE_KEY
-from tests.api.world import build_world, ok_json
+from tests.api.world import AnyId, build_world, ok_json
 from tests.conftest import PASSWORD, Harness
 
 
@@ -164,7 +164,7 @@ async def test_csrf_required_on_every_unsafe_staff_route(harness: Harness) -> No
         r for r in all_routes().routes if r.auth == "staff" and r.method in ("POST", "PATCH")
     ]
     assert len(unsafe) >= 15
-    values = {
+    values = AnyId({
         "court_id": harness.seed.court_a,
         "user_id": w.uid("mediator_a2"),
         "case_id": w.case_a["id"],
@@ -172,9 +172,9 @@ async def test_csrf_required_on_every_unsafe_staff_route(harness: Harness) -> No
         "terminal_id": w.terminal_a,
         "session_id": w.session_a["id"],
         "invite_id": w.invite_a["invite"]["id"],
-    }
+    })
     for spec in unsafe:
-        path = spec.path.format(**values)
+        path = spec.path.format_map(values)
         for headers in ({}, {"X-CSRF-Token": "wrong"}, {"X-CSRF-Token": foreign}):
             # Bypass the helper that adds the right header.
             resp = await w.admin.client.request(spec.method, path, json={}, headers=headers)

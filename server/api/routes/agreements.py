@@ -55,6 +55,8 @@ class TemplateOut(BaseModel):
 
 
 class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     body: Annotated[str, StringConstraints(min_length=1, max_length=20000)]
 
