@@ -113,7 +113,27 @@ async def sweep(
             )
         item.deleted = True
         log.info("retention: deleted recording %s (%s)", row.id, row.folder)
+    if apply:
+        await _purge_identity_data(state, days)
     return items
+
+
+async def _purge_identity_data(state: AppState, days: int) -> None:
+    """ID numbers and identity stills are personal data kept exactly as long as recordings."""
+    from server.agreements.identity import purge_expired
+
+    from server.models import MediationSession
+
+    async with state.db.session() as db:
+        purged = await purge_expired(state, db, days)
+        for session_id in purged:
+            session = await db.get(MediationSession, session_id)
+            audit.record(db, actor="system", action="identity.purged",
+                         court_id=session.court_id if session else None,
+                         session_id=session_id, target=session_id, reason="retention",
+                         retention_days=days)
+    if purged:
+        log.info("retention: purged identity data of %d sessions", len(purged))
 
 
 class RetentionSweeper:
