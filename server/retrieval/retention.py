@@ -121,7 +121,6 @@ async def sweep(
 async def _purge_identity_data(state: AppState, days: int) -> None:
     """ID numbers and identity stills are personal data kept exactly as long as recordings."""
     from server.agreements.identity import purge_expired
-
     from server.models import MediationSession
 
     async with state.db.session() as db:
