@@ -55,49 +55,6 @@ export function waitForGathering(pc: PeerLike, timeoutMs = 2500): Promise<void> 
   })
 }
 
-/**
- * Header-extension ids the server's RTP stack (aiortc) uses in the offers it makes. aiortc keeps
- * one id→extension map for the whole BUNDLE transport; if the browser's first offer used other
- * ids for the same extensions (Chromium: audio-level 1, abs-send-time 2, mid 4), the server's
- * later offers remap them and the server misparses the browser's packets. Renumbering the
- * browser's offer to the server's ids keeps both sides consistent.
- */
-export const SERVER_EXTMAP_IDS: Record<string, number> = {
-  'urn:ietf:params:rtp-hdrext:sdes:mid': 1,
-  'urn:ietf:params:rtp-hdrext:ssrc-audio-level': 2,
-  'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time': 3,
-}
-
-/** Rewrite a=extmap ids: the server's ids for the extensions it knows, free ids (1–14) for the rest. */
-export function alignHeaderExtensionIds(sdp: string, fixed: Record<string, number> = SERVER_EXTMAP_IDS): string {
-  const nl = sdp.includes('\r\n') ? '\r\n' : '\n'
-  const lines = sdp.split(nl)
-  const used = new Set(Object.values(fixed))
-  const assigned = new Map<string, number>(Object.entries(fixed))
-  let next = 1
-  const idFor = (uri: string): number | null => {
-    const known = assigned.get(uri)
-    if (known !== undefined) return known
-    while (next <= 14 && used.has(next)) next++
-    if (next > 14) return null
-    used.add(next)
-    assigned.set(uri, next)
-    return next
-  }
-  const out: string[] = []
-  for (const line of lines) {
-    const m = /^a=extmap:(\d+)(\/\w+)?\s+(\S+)(.*)$/.exec(line)
-    if (!m) {
-      out.push(line)
-      continue
-    }
-    const id = idFor(m[3])
-    if (id === null) continue // no id left: do not offer this extension
-    out.push(`a=extmap:${id}${m[2] || ''} ${m[3]}${m[4]}`)
-  }
-  return out.join(nl)
-}
-
 export class Negotiator {
   private chain: Promise<unknown> = Promise.resolve()
   private offered = false
