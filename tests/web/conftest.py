@@ -80,6 +80,22 @@ class Server:
     data_dir: Path
     log_path: Path
 
+    def fresh_session(self) -> dict[str, Any]:
+        """A new demo session of the running server (for tests that must not share one)."""
+        return _seed_demo(self.data_dir, self.base_url)
+
+
+def _seed_demo(data_dir: Path, base: str) -> dict[str, Any]:
+    """`shared-court demo` is idempotent: each run schedules a new session (now) with fresh links."""
+    out = subprocess.run(
+        [*_cli(), "demo", "--data-dir", str(data_dir), "--json", "--base-url", base],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    ).stdout
+    return json.loads(out[out.index("{") :])
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
@@ -148,6 +164,12 @@ def browser(server: Server) -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture
+def fresh(server: Server) -> dict[str, Any]:
+    """A session of its own: links of a session that another test ended answer 410."""
+    return server.fresh_session()
 
 
 @pytest.fixture

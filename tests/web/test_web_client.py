@@ -110,7 +110,7 @@ def test_mediation_end_to_end(server: Server, browser: Any, screenshots: Path) -
     med.get_by_test_id("login-password").fill("demo-judge-2026")
     med.get_by_test_id("login-submit").click()
     med.wait_for_url("**/console")
-    med.get_by_test_id("open-session").first.click()
+    med.locator(f'[data-session-id="{demo["session_id"]}"]').get_by_test_id("open-session").click()
     med.get_by_test_id("preview-video").wait_for(state="visible")
     enter_room(med)
     med.get_by_test_id("mediator-panel").wait_for()
@@ -161,7 +161,9 @@ def test_mediation_end_to_end(server: Server, browser: Any, screenshots: Path) -
         page.get_by_test_id("room").wait_for()
         others = set(everyone) - {me}
         try:
-            wait_until(lambda p=page, o=others: remote_video_ok(p, o), timeout=45, what=f"video at {me}")
+            wait_until(
+                lambda p=page, o=others: remote_video_ok(p, o), timeout=45, what=f"video at {me}"
+            )
         except AssertionError as exc:
             all_diag = "\n".join(f"{k}: {diag(v)}" for k, v in everyone.items())
             raise AssertionError(f"{exc}\n{all_diag}") from None
@@ -174,7 +176,6 @@ def test_mediation_end_to_end(server: Server, browser: Any, screenshots: Path) -
         "王法官",
         "某某物业服务有限公司",
     }
-
 
     # Chat reaches the others.
     pa.get_by_test_id("open-chat").click()
@@ -191,7 +192,9 @@ def test_mediation_end_to_end(server: Server, browser: Any, screenshots: Path) -
     assert "王法官" in pa.get_by_test_id("caucus-banner").inner_text()
     pb.get_by_test_id("caucus-banner").wait_for()
     wait_until(lambda: pb.locator("[data-testid=tile-remote]").count() == 0, what="B sees nobody")
-    wait_until(lambda: pa.locator("[data-testid=tile-remote]").count() == 1, what="A sees mediator only")
+    wait_until(
+        lambda: pa.locator("[data-testid=tile-remote]").count() == 1, what="A sees mediator only"
+    )
     assert pa.locator(f'[data-testid=tile-remote][data-pid="{pid_b}"]').count() == 0
     assert med.locator(f'[data-testid=tile-remote][data-pid="{pid_b}"]').count() == 0
     # No media reaches B any more: its decoded frame count stops growing.
@@ -221,8 +224,34 @@ def test_mediation_end_to_end(server: Server, browser: Any, screenshots: Path) -
         page.context.close()
 
 
-def test_join_page_phone_viewport(server: Server, browser: Any, screenshots: Path) -> None:
-    link = server.demo["terminal_link"]
+def test_closed_session_link_says_so(server: Server, browser: Any) -> None:
+    # The end-to-end test (run before this one) ended the demo session: its links answer 410
+    # session_closed. The terminal is told the session is over; a party is led to the record.
+    page = new_page(browser)
+    api = page.context.request
+    r = api.post(
+        server.base_url + "/api/auth/login",
+        data={"username": "clerk", "password": "demo-clerk-2026"},
+    )
+    assert r.ok, r.text()
+    session = api.get(f"{server.base_url}/api/sessions/{server.demo['session_id']}").json()
+    if session["status"] != "ended":
+        pytest.skip("needs the session ended by test_mediation_end_to_end")
+    assert api.get(server.demo["terminal_link"].replace("/join/", "/api/join/")).status == 410
+    page.goto(server.demo["terminal_link"])
+    page.get_by_test_id("error-panel").wait_for()
+    assert "本次调解已结束" in page.get_by_test_id("error-panel").inner_text()
+    page.goto(server.demo["party_links"][0]["url"])
+    page.get_by_test_id("record-text").wait_for()
+    assert "调解笔录核对" in page.get_by_test_id("record-review").inner_text()
+    page.get_by_test_id("record-confirm").wait_for()
+    page.context.close()
+
+
+def test_join_page_phone_viewport(
+    server: Server, browser: Any, screenshots: Path, fresh: dict[str, Any]
+) -> None:
+    link = fresh["terminal_link"]
     ctx = browser.new_context(
         locale="zh-CN",
         viewport={"width": 360, "height": 740},
@@ -239,7 +268,9 @@ def test_join_page_phone_viewport(server: Server, browser: Any, screenshots: Pat
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
     box = page.get_by_test_id("enter").bounding_box()
     assert box is not None and box["height"] >= 44 and box["width"] >= 200
-    assert page.get_by_test_id("consent").is_visible() or page.get_by_test_id("consent").count() == 1
+    assert (
+        page.get_by_test_id("consent").is_visible() or page.get_by_test_id("consent").count() == 1
+    )
     page.screenshot(path=str(screenshots / "join-page-phone.png"), full_page=True)
     # The English switch works and the court's language is the default.
     assert "加入在线调解" in page.content()
@@ -248,10 +279,10 @@ def test_join_page_phone_viewport(server: Server, browser: Any, screenshots: Pat
     ctx.close()
 
 
-def test_revoked_and_invalid_links_show_chinese_error(server: Server, browser: Any) -> None:
-    from playwright.sync_api import sync_playwright  # noqa: F401
-
-    link = server.demo["terminal_link"]
+def test_revoked_and_invalid_links_show_chinese_error(
+    server: Server, browser: Any, fresh: dict[str, Any]
+) -> None:
+    link = fresh["terminal_link"]
     invite_id = token_payload(link)["inv"]
     ctx = browser.new_context(locale="zh-CN")
     api = ctx.request

@@ -7,9 +7,11 @@ import {
   ElInput,
   ElInputNumber,
   ElOption,
+  ElProgress,
   ElRadio,
   ElRadioGroup,
   ElSelect,
+  ElSwitch,
   ElTag,
 } from 'element-plus'
 import 'element-plus/dist/index.css'
@@ -19,7 +21,7 @@ import { router } from './router'
 import { i18n } from './i18n'
 
 const app = createApp(App)
-for (const c of [ElButton, ElCheckbox, ElConfigProvider, ElDialog, ElInput, ElInputNumber, ElOption, ElRadio, ElRadioGroup, ElSelect, ElTag]) {
+for (const c of [ElButton, ElCheckbox, ElConfigProvider, ElDialog, ElInput, ElInputNumber, ElOption, ElProgress, ElRadio, ElRadioGroup, ElSelect, ElSwitch, ElTag]) {
   app.component(c.name as string, c)
 }
 app.use(i18n)

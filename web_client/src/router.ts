@@ -10,6 +10,11 @@ export const router = createRouter({
     { path: '/console/:sessionId', component: () => import('./pages/ConsoleSessionPage.vue'), props: true },
     { path: '/terminal', component: () => import('./pages/TerminalPage.vue') },
     { path: '/clerk', component: () => import('./pages/ClerkPage.vue') },
+    { path: '/clerk/records', component: () => import('./pages/RecordsPage.vue') },
+    { path: '/clerk/records/:sessionId', component: () => import('./pages/RecordPlayerPage.vue'), props: true },
+    { path: '/clerk/transcript/:sessionId', component: () => import('./pages/TranscriptPage.vue'), props: true },
+    { path: '/clerk/stats', component: () => import('./pages/StatsPage.vue') },
+    { path: '/stats', redirect: '/clerk/stats' },
     { path: '/:pathMatch(.*)*', component: () => import('./pages/NotFound.vue') },
   ],
 })

@@ -105,3 +105,53 @@ export function formatTime(iso: string, locale: string): string {
     return iso
   }
 }
+
+/** A POST/GET that answers a file (e.g. the exported record): returns the blob and its name. */
+export async function apiFile(path: string, opts: RequestOptions = {}): Promise<{ blob: Blob; filename: string; headers: Headers }> {
+  const method = (opts.method || 'GET').toUpperCase()
+  const headers: Record<string, string> = {}
+  if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
+  if (!['GET', 'HEAD', 'OPTIONS'].includes(method) && csrfToken) headers['X-CSRF-Token'] = csrfToken
+  let res: Response
+  try {
+    res = await fetch(path, { method, headers, credentials: 'same-origin', body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined })
+  } catch {
+    throw new ApiError(0, 'network', '无法连接服务器 / cannot reach the server')
+  }
+  if (!res.ok) {
+    let err: { code?: string; message?: string } | undefined
+    try {
+      err = (await res.json())?.error
+    } catch {
+      err = undefined
+    }
+    throw new ApiError(res.status, err?.code || 'http_' + res.status, err?.message || `请求失败 / request failed (${res.status})`)
+  }
+  const cd = res.headers.get('Content-Disposition') || ''
+  const star = /filename\*=UTF-8''([^;]+)/i.exec(cd)
+  const plain = /filename="?([^";]+)"?/i.exec(cd)
+  const filename = star ? decodeURIComponent(star[1]) : plain ? plain[1] : 'download'
+  return { blob: await res.blob(), filename, headers: res.headers }
+}
+
+/** Save a blob through a temporary link. */
+export function saveBlob(blob: Blob, filename: string): void {
+  const url = URL.createObjectURL(blob)
+  const a = document.createElement('a')
+  a.href = url
+  a.download = filename
+  document.body.appendChild(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+}
+
+/** Open a (signed) download URL without leaving the page. */
+export function openDownload(url: string): void {
+  const a = document.createElement('a')
+  a.href = url
+  a.rel = 'noopener'
+  document.body.appendChild(a)
+  a.click()
+  a.remove()
+}

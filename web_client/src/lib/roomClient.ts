@@ -4,7 +4,7 @@ import { markRaw, reactive } from 'vue'
 import { Negotiator } from './negotiation'
 import { qualityBetween, sampleStats, type Quality, type StatsSample } from './quality'
 import { publisherOfTrackEvent } from './trackIds'
-import type { Caption, ChatMessage, IceServer, RoomParticipant, RoomState } from './types'
+import type { AgreementKind, AgreementView, Alert, Caption, ChatMessage, IceServer, RoomParticipant, RoomState } from './types'
 import { DEAD_LINK_CODES } from './api'
 
 export type Phase =
@@ -39,6 +39,7 @@ export interface RoomClientOptions {
 
 export interface NormalizedCaption {
   id: number
+  segmentId?: string
   speaker: string
   role: string
   text: string
@@ -50,10 +51,19 @@ export function normalizeCaption(c: Caption & Record<string, unknown>, names: (p
   const p = pid ? names(pid) : undefined
   const speaker = String(c.speaker || c.display_name || c.speaker_name || p?.display_name || '')
   const role = String(c.role || c.role_label || p?.role_label || '')
-  return { speaker, role, text: String(c.text || ''), final: c.final !== false }
+  const out: Omit<NormalizedCaption, 'id'> = { speaker, role, text: String(c.text || ''), final: c.final !== false }
+  if (c.segment_id) out.segmentId = String(c.segment_id)
+  return out
 }
 
 let captionSeq = 0
+let alertSeq = 0
+
+export interface IdentityCheckState {
+  open: boolean
+  by?: string
+  role_label?: string
+}
 
 export class RoomClient {
   socket: Socket | null = null
@@ -88,7 +98,37 @@ export class RoomClient {
     videoMuted: false,
     handRaised: false,
     attempts: 0,
+    /** This client's own live captions (server default: on). */
+    captionsEnabled: true,
+    /** Identity check view opened by staff while this party waits in the lobby. */
+    identityCheck: null as IdentityCheckState | null,
+    agreements: {} as Partial<Record<AgreementKind, AgreementView>>,
+    /** Recording / transcription alerts (mediator and clerk). */
+    alerts: [] as Alert[],
   })
+
+  /** Raw events for pages that need more than the room view (clerk's live transcript). */
+  private listeners: Record<string, ((payload: unknown) => void)[]> = {}
+
+  on(event: string, fn: (payload: unknown) => void): () => void {
+    ;(this.listeners[event] ||= []).push(fn)
+    return () => {
+      this.listeners[event] = (this.listeners[event] || []).filter((f) => f !== fn)
+    }
+  }
+
+  private fire(event: string, payload: unknown): void {
+    for (const fn of this.listeners[event] || []) {
+      try {
+        fn(payload)
+      } catch (e) {
+        console.error(e)
+      }
+    }
+  }
+
+  /** Whether the client holds a peer connection only for an identity check in the lobby. */
+  private lobbyMedia = false
 
   constructor(public opts: RoomClientOptions) {
     this.state.audioMuted = !!opts.audioMuted || !opts.localStream?.getAudioTracks().length
@@ -166,7 +206,19 @@ export class RoomClient {
       this.teardown(false)
     })
     socket.on('media_failed', () => this.scheduleMediaRestart(200))
-    socket.on('caption', (c: Caption & Record<string, unknown>) => this.onCaption(c))
+    socket.on('caption', (c: Caption & Record<string, unknown>) => {
+      this.onCaption(c)
+      this.fire('caption', c)
+    })
+    socket.on('transcript_update', (d: unknown) => this.fire('transcript_update', d))
+    socket.on('transcript_alert', (d: { reason?: string; message?: string }) => this.pushAlert('transcript', d))
+    socket.on('recording_alert', (d: { reason?: string; message?: string }) => this.pushAlert('recording', d))
+    socket.on('identity_check', (d: IdentityCheckState) => this.onIdentityCheck(d))
+    socket.on('agreement_state', (d: { agreement?: AgreementView }) => {
+      const a = d?.agreement
+      if (a?.kind) this.state.agreements[a.kind] = a
+      this.fire('agreement_state', a)
+    })
     window.addEventListener('online', this.onlineHandler)
     window.addEventListener('offline', this.offlineHandler)
   }
@@ -190,7 +242,9 @@ export class RoomClient {
     if (this.state.audioMuted) void this.request('mute', { kind: 'audio', muted: true })
     if (this.state.videoMuted) void this.request('mute', { kind: 'video', muted: true })
     if (this.state.handRaised) void this.request('raise_hand', { raised: true })
+    if (this.state.captionsEnabled === false) void this.request('captions', { enabled: false })
     const presence = this.state.room?.you?.presence
+    if (presence === 'admitted') void this.loadAgreements()
     if (presence === 'admitted') {
       this.state.phase = this.hadMedia ? 'reconnecting' : 'room'
       // onRoomState may already have started media for this connection.
@@ -255,6 +309,13 @@ export class RoomClient {
       }
     }
     if (before !== now) {
+      if (now === 'admitted' && this.lobbyMedia) {
+        // The identity-check connection ends with admission: start the room's own.
+        this.lobbyMedia = false
+        this.state.identityCheck = null
+        this.closePeer()
+      }
+      if (now === 'admitted' && before) void this.loadAgreements()
       if (now === 'admitted' && !this.pc && this.socket?.connected) {
         this.state.phase = this.hadMedia ? 'reconnecting' : 'room'
         this.startMedia()
@@ -274,10 +335,55 @@ export class RoomClient {
   }
 
   private onAdmitted(): void {
+    if (this.lobbyMedia) {
+      this.lobbyMedia = false
+      this.state.identityCheck = null
+      this.closePeer()
+    }
     if (!this.pc) {
       this.state.phase = this.hadMedia ? 'reconnecting' : 'room'
       this.startMedia()
     }
+  }
+
+  private onIdentityCheck(d: IdentityCheckState): void {
+    if (d?.open) {
+      this.state.identityCheck = { open: true, by: d.by, role_label: d.role_label }
+      if (this.state.phase === 'lobby' && !this.pc && this.socket?.connected) {
+        this.lobbyMedia = true
+        this.startMedia()
+      }
+    } else {
+      this.state.identityCheck = null
+      if (this.lobbyMedia) {
+        this.lobbyMedia = false
+        this.closePeer()
+      }
+    }
+  }
+
+  private pushAlert(kind: 'recording' | 'transcript', d: { reason?: string; message?: string }): void {
+    this.state.alerts.push({ id: ++alertSeq, kind, reason: d?.reason || '', message: d?.message || '', at: Date.now() })
+    if (this.state.alerts.length > 20) this.state.alerts.splice(0, this.state.alerts.length - 20)
+  }
+
+  dismissAlert(id: number): void {
+    const i = this.state.alerts.findIndex((a) => a.id === id)
+    if (i >= 0) this.state.alerts.splice(i, 1)
+  }
+
+  async loadAgreements(): Promise<void> {
+    for (const kind of ['agreement', 'failure_record'] as AgreementKind[]) {
+      const ack = await this.request('agreement_get', { kind })
+      const a = ack.ok ? (ack.agreement as AgreementView | null) : null
+      if (a) this.state.agreements[kind] = a
+    }
+  }
+
+  async setCaptions(enabled: boolean): Promise<AckResult> {
+    const ack = await this.request('captions', { enabled })
+    if (ack.ok) this.state.captionsEnabled = ack.enabled === undefined ? enabled : !!ack.enabled
+    return ack
   }
 
   private onReturnedToLobby(): void {
@@ -355,6 +461,7 @@ export class RoomClient {
     pc.addEventListener('connectionstatechange', () => {
       if (pc !== this.pc) return
       this.state.mediaState = pc.connectionState
+      if (this.lobbyMedia) return // identity check in the lobby: no room phases
       if (pc.connectionState === 'connected') {
         this.hadMedia = true
         if (this.state.phase === 'reconnecting' || this.state.phase === 'connecting') this.state.phase = 'room'
@@ -373,7 +480,7 @@ export class RoomClient {
     })
     this.negotiator = negotiator
     negotiator.start().catch((err: { code?: string }) => {
-      if (pc !== this.pc) return
+      if (pc !== this.pc || this.lobbyMedia) return
       if (err?.code === 'not_admitted') return
       if (this.hadMedia && this.state.phase === 'room') this.state.phase = 'reconnecting'
       this.scheduleMediaRestart(2000)

@@ -11,6 +11,58 @@ export interface RoomParticipant {
   audio_muted: boolean
   video_muted: boolean
   hand_raised: boolean
+  identity?: IdentityView | null
+}
+
+export interface IdentityView {
+  participant_id: string
+  id_masked: string
+  submitted_at: string | null
+  verified: boolean
+  method: string | null
+  verified_by: string | null
+  verifier_name: string
+  verified_at: string | null
+  still_sha256: string | null
+  declared_name?: string
+}
+
+export type AgreementKind = 'agreement' | 'failure_record'
+
+export interface AgreementSignatureView {
+  participant_id: string
+  name: string
+  role: string
+  version: number
+  text_sha256: string
+  signed_at: string
+  identity_verified: boolean
+}
+
+export interface AgreementView {
+  kind: AgreementKind
+  title: string
+  status: 'draft' | 'signing' | 'effective'
+  version: number
+  text?: string
+  text_sha256: string
+  signed: number
+  required: number
+  signers: string[]
+  signatures: AgreementSignatureView[]
+  audience: string[]
+  effective_at: string | null
+  pdf_sha256: string | null
+  readable: boolean
+  voided?: string[]
+}
+
+export interface Alert {
+  id: number
+  kind: 'recording' | 'transcript'
+  reason: string
+  message: string
+  at: number
 }
 
 export interface RoomState {
@@ -95,6 +147,22 @@ export interface ChatMessage {
   text: string
   at: string
   group: string
+}
+
+export interface TranscriptSegment {
+  id: string
+  document: string
+  kind: 'speech' | 'note' | string
+  speaker_participant_id: string | null
+  speaker_name: string
+  speaker_role: string
+  start_at: string
+  end_at: string
+  text: string
+  asr_text: string
+  status: string
+  updated_at: string | null
+  updated_by: string | null
 }
 
 export interface Caption {
