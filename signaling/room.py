@@ -383,6 +383,7 @@ class Room:
             "ended": self.ended,
             "recording": self.recording_active,
             "transcription": self.transcription,
+            "identity_required": self.identity_required,
             "in_caucus": self.in_caucus,
             "groups": [{"group_id": g, "name": n} for g, n in self.groups.items()],
             "participants": [
