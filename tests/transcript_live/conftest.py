@@ -44,7 +44,10 @@ def asr_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path, asr_model_dir: Path) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data", public_url="http://court.test", asr_model_dir=asr_model_dir
+        data_dir=tmp_path / "data",
+        public_url="http://court.test",
+        asr_model_dir=asr_model_dir,
+        identity_check_required=False,
     )
 
 
