@@ -7,8 +7,10 @@ pre-encoded 640x480 VP8 + Opus (so the clients' encoders are not what is measure
 
 For each K the rooms run for --seconds after a warm-up; it prints per K: server CPU
 (core-seconds/s), packet loss across all received streams, the video frame delivery ratio, and
-RTT p50/p95 from RTCP (queueing inside the server shows up as added RTT). It stops after the
-first K whose loss is >= 1 % and ends with `RESULT max_rooms=<K>`: the largest K with loss < 1 %.
+RTT p50/p95 from RTCP (queueing inside the server shows up as added RTT). Loss is the larger of
+RTP packet loss and the share of video frames that never arrived: a saturated server drops whole
+frames before sending them, which RTP sequence numbers do not show. It stops after the first K
+whose loss is >= 1 % and ends with `RESULT max_rooms=<K>`: the largest K with loss < 1 %.
 
 Usage: .venv/bin/python bench/rooms.py [--rooms 1,2,4,6,8,12,16,20] [--seconds 10]
 """
@@ -206,11 +208,14 @@ def measure(k: int, args: argparse.Namespace) -> dict[str, Any]:
     streams = sum(r["video_streams"] for r in results)
     elapsed = statistics.mean(r["elapsed"] for r in results)
     rtts = sorted(x for r in results for x in r["rtts"]) or [float("nan")]
+    delivery = frames / max(1.0, streams * 30 * elapsed)
+    packet_loss = lost / max(1, received + lost)
     return {
         "k": k,
         "server_cpu": server_cpu,
-        "loss": lost / max(1, received + lost),
-        "delivery": frames / max(1.0, streams * 30 * elapsed),
+        "packet_loss": packet_loss,
+        "loss": max(packet_loss, 1.0 - delivery),
+        "delivery": delivery,
         "rtt_p50_ms": rtts[len(rtts) // 2] * 1000,
         "rtt_p95_ms": rtts[min(len(rtts) - 1, int(len(rtts) * 0.95))] * 1000,
     }
@@ -227,16 +232,16 @@ def main() -> None:
                         help="processes the participants are spread over")
     args = parser.parse_args()
     best = 0
-    print(f"{'rooms':>5} {'server cpu':>10} {'loss':>7} {'video delivered':>15} "
-          f"{'rtt p50':>8} {'rtt p95':>8}")
+    print(f"{'rooms':>5} {'server cpu':>10} {'rtp loss':>8} {'video delivered':>15} "
+          f"{'loss':>7} {'rtt p50':>8} {'rtt p95':>8}")
     for k in (int(x) for x in args.rooms.split(",")):
         r = measure(k, args)
         if "error" in r:
             print(f"{k:>5} failed: {r['error']}")
             break
-        print(f"{k:>5} {r['server_cpu']:>9.2f}c {r['loss'] * 100:>6.2f}% "
-              f"{r['delivery'] * 100:>14.1f}% {r['rtt_p50_ms']:>6.1f}ms {r['rtt_p95_ms']:>6.1f}ms",
-              flush=True)
+        print(f"{k:>5} {r['server_cpu']:>9.2f}c {r['packet_loss'] * 100:>7.2f}% "
+              f"{r['delivery'] * 100:>14.1f}% {r['loss'] * 100:>6.2f}% "
+              f"{r['rtt_p50_ms']:>6.1f}ms {r['rtt_p95_ms']:>6.1f}ms", flush=True)
         if r["loss"] >= 0.01:
             break
         best = k
