@@ -442,3 +442,36 @@ def test_captions_and_clerk_transcript(
             wait_until(lambda: state.get_attribute("data-captions") == "off", what="captions off")
         finally:
             b.close()
+
+
+def test_terminal_officer_attests_identity_in_person(
+    server: Server, browser: Any, fresh: dict[str, Any]
+) -> None:
+    """The 庭务主任 registers a party's ID at the village terminal and attests in person."""
+    pid_a = token_payload(fresh["party_links"][0]["url"])["pid"]
+    kiosk = new_page(browser, viewport={"width": 1280, "height": 900})
+    kiosk.goto(fresh["terminal_link"])
+    kiosk.get_by_test_id("who-name").wait_for()
+    enter_room(kiosk)
+    kiosk.get_by_test_id("lobby").wait_for()
+
+    party = new_page(browser, viewport={"width": 390, "height": 800})
+    party.goto(fresh["party_links"][0]["url"])
+    party.get_by_test_id("who-name").wait_for()
+    enter_room(party)
+    party.get_by_test_id("lobby").wait_for()
+
+    row = kiosk.locator(f'[data-testid=terminal-attest] .attest-row[data-pid="{pid_a}"]')
+    row.wait_for()
+    row.locator("input").nth(1).fill(BAD_ID)
+    row.get_by_test_id("terminal-attest-register").click()
+    kiosk.get_by_text("身份证号码校验位不正确").first.wait_for()
+    row.locator("input").nth(1).fill(VALID_ID)
+    row.get_by_test_id("terminal-attest-register").click()
+    row.get_by_test_id("terminal-attest-verify").click()
+    row.get_by_text("已核验").wait_for()
+    # The party's own lobby shows the verification the officer made.
+    wait_until(
+        lambda: "已核验" in party.get_by_test_id("lobby").inner_text(),
+        what="verified in the party's lobby",
+    )
