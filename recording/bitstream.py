@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
+# The SFU reads the same VP8 header to spot keyframes; one parser serves both.
+from server.rtc.keyframes import vp8_dimensions
 
-def vp8_dimensions(data: bytes) -> tuple[int, int] | None:
-    """Width and height from a VP8 keyframe header (RFC 6386, section 9.1)."""
-    if len(data) < 10 or data[0] & 1 or data[3:6] != b"\x9d\x01\x2a":
-        return None
-    width = int.from_bytes(data[6:8], "little") & 0x3FFF
-    height = int.from_bytes(data[8:10], "little") & 0x3FFF
-    return width, height
+__all__ = ["video_dimensions", "vp8_dimensions"]
 
 
 def _nal_units(data: bytes) -> list[bytes]:

@@ -151,25 +151,7 @@ class LiveRecording:
     async def _mark_sealed(
         self, folder: Path, status: RecordingStatus, manifest: dict[str, Any] | None
     ) -> None:
-        digest, size = await asyncio.to_thread(folder_facts, folder)
-        async with self.state.db.session() as db:
-            row = await db.scalar(select(Recording).where(Recording.folder == folder.name))
-            if row is None:
-                return
-            row.status = status
-            row.sealed_at = datetime.now(UTC)
-            row.manifest_sha256 = digest
-            row.size_bytes = size
-            audit.record(
-                db,
-                actor="system",
-                action="recording.sealed",
-                court_id=row.court_id,
-                session_id=row.session_id,
-                target=row.id,
-                status=status.value,
-                manifest_sha256=digest,
-            )
+        size = await record_sealed(self.state, folder, status, "recording.sealed")
         self.state.metrics.recording_bytes.inc(size)
 
     async def _alert(self, live: LiveRoom, failure: RecordingFailure) -> None:
@@ -227,26 +209,43 @@ class LiveRecording:
             sinks[track_id] = (wanted, recorder, track)
 
 
+async def record_sealed(
+    state: AppState, folder: Path, status: RecordingStatus, action: str, **details: Any
+) -> int:
+    """Mark a sealed folder's Recording row (status, manifest hash, size) and audit it; returns
+    the folder's size."""
+    digest, size = await asyncio.to_thread(folder_facts, folder)
+    async with state.db.session() as db:
+        row = await db.scalar(select(Recording).where(Recording.folder == folder.name))
+        if row is not None:
+            row.status = status
+            row.sealed_at = datetime.now(UTC)
+            row.manifest_sha256 = digest
+            row.size_bytes = size
+            audit.record(
+                db,
+                actor="system",
+                action=action,
+                court_id=row.court_id,
+                session_id=row.session_id,
+                target=row.id,
+                status=status.value,
+                manifest_sha256=digest,
+                **details,
+            )
+    return size
+
+
 async def recover_at_startup(state: AppState, key: ServerKey) -> None:
     """Seal recordings that a crash interrupted, and mark them so in the database."""
     recovered = await asyncio.to_thread(_recover, state.settings.effective_recordings_dir, key)
     for item in recovered:
         log.warning("recovered interrupted recording %s (sealed=%s)", item.folder, item.sealed)
-        digest, size = await asyncio.to_thread(folder_facts, item.folder)
-        async with state.db.session() as db:
-            row = await db.scalar(select(Recording).where(Recording.folder == item.folder.name))
-            if row is not None:
-                row.status = RecordingStatus.interrupted
-                row.sealed_at = datetime.now(UTC)
-                row.manifest_sha256 = digest
-                row.size_bytes = size
-                audit.record(
-                    db,
-                    actor="system",
-                    action="recording.recovered",
-                    court_id=row.court_id,
-                    session_id=row.session_id,
-                    target=row.id,
-                    sealed=item.sealed,
-                    error=item.error or "",
-                )
+        await record_sealed(
+            state,
+            item.folder,
+            RecordingStatus.interrupted,
+            "recording.recovered",
+            sealed=item.sealed,
+            error=item.error or "",
+        )

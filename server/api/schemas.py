@@ -317,6 +317,19 @@ class JoinSessionOut(BaseModel):
     status: SessionStatus
     terminal_name: str | None
 
+    @classmethod
+    def of(cls, session: Any, case: Any, court: Any, terminal: Any | None) -> JoinSessionOut:
+        """What a participant may know of the session they join (from the ORM rows)."""
+        return cls(
+            id=session.id,
+            court_name=court.name,
+            case_number=case.case_number,
+            case_type=case.case_type,
+            scheduled_at=session.scheduled_at,
+            status=session.status,
+            terminal_name=terminal.name if terminal is not None else None,
+        )
+
 
 class JoinOut(BaseModel):
     session: JoinSessionOut

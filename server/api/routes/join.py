@@ -37,15 +37,7 @@ async def join_info(ctx: Ctx, principal: PartyPrincipal) -> JoinOut:
     settings = ctx.state.settings
     expires = principal.invite.expires_at
     return JoinOut(
-        session=JoinSessionOut(
-            id=session.id,
-            court_name=court.name,
-            case_number=case.case_number,
-            case_type=case.case_type,
-            scheduled_at=session.scheduled_at,
-            status=session.status,
-            terminal_name=terminal.name if terminal else None,
-        ),
+        session=JoinSessionOut.of(session, case, court, terminal),
         participant=ParticipantOut.model_validate(principal.participant),
         expires_at=expires if expires.tzinfo else expires.replace(tzinfo=UTC),
         ice_servers=[

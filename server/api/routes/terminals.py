@@ -230,15 +230,7 @@ async def terminal_schedule(ctx: Ctx) -> list[ScheduleItemOut]:
         token = invite_token(ctx.state.signer, invite)
         out.append(
             ScheduleItemOut(
-                session=JoinSessionOut(
-                    id=session.id,
-                    court_name=court.name,
-                    case_number=case.case_number,
-                    case_type=case.case_type,
-                    scheduled_at=session.scheduled_at,
-                    status=session.status,
-                    terminal_name=terminal.name,
-                ),
+                session=JoinSessionOut.of(session, case, court, terminal),
                 participant_id=participant.id,
                 join_url=join_url(ctx.state.settings.effective_public_url, token),
                 join_token=token,
