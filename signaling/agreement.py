@@ -88,6 +88,21 @@ class AgreementFeature:
         service.event_hooks.append(self.on_event)
         # Runs after LiveRecording's end hook (registered earlier), i.e. after sealing.
         service.end_hooks.append(self.on_end)
+        service.end_checks.append(self.check_outcome)
+
+    async def check_outcome(self, live: LiveRoom, outcome: str) -> None:
+        """调解成功 / 部分达成 with an agreement drafted in the session: only once every party has
+        signed it, so the record never shows a settlement nobody signed."""
+        if outcome not in ("settled", "partial"):
+            return
+        async with self.state.db.session() as db:
+            doc = await docs.get_doc(db, live.session_id, "agreement")
+        if doc is not None and doc.status != "effective":
+            raise SignalingError(
+                "agreement_not_effective",
+                "调解协议尚未经全部当事人签署生效，请待签署后再结束，或选择“调解不成” / "
+                "the agreement is not yet signed by every party",
+            )
 
     # --- visibility -----------------------------------------------------------------------
     @staticmethod

@@ -90,6 +90,8 @@ class SignalingService:
         self.track_hooks: list[Callable[[LiveRoom, PublishedTrack], None]] = []
         self.start_hooks: list[Callable[[LiveRoom], Awaitable[None]]] = []
         self.end_hooks: list[Callable[[LiveRoom, str, str], Awaitable[None]]] = []
+        # Run before a session may end with an outcome; raise SignalingError to refuse.
+        self.end_checks: list[Callable[[LiveRoom, str], Awaitable[None]]] = []
         self._register()
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -626,8 +628,12 @@ class SignalingService:
 
     async def on_end_session(self, sid: str, ident: Identity, ev: p.EndSession) -> None:
         live = self.rooms[ident.session_id]
+        live.room.require_mediator(ident.participant_id)
+        for check in self.end_checks:
+            await check(live, ev.outcome.value)
         async with live.lock:
-            live.room.require_mediator(ident.participant_id)
+            if live.room.ended:
+                raise SignalingError("session_ended", "调解已结束 / this session has ended")
             live.room.ended = True
         await self.log_event(
             live, "session.end", ident.actor, outcome=ev.outcome.value, note=ev.note

@@ -312,3 +312,17 @@ async def test_failure_record_and_templates(live: LiveSession) -> None:
         )
     v = (await applicant.call("agreement_get", {"kind": "failure_record"}))["agreement"]
     assert v["status"] == "effective" and v["pdf_sha256"]
+
+
+async def test_settlement_waits_for_the_signed_agreement(live: LiveSession) -> None:
+    """调解成功 / 部分达成 with a drafted agreement only once every party has signed it."""
+    mediator, applicant, _ = await admitted_room(live)
+    await mediator.call("agreement_open")
+    for outcome in ("settled", "partial"):
+        with pytest.raises(SignalingFailure) as err:
+            await mediator.call("end_session", {"outcome": outcome})
+        assert err.value.code == "agreement_not_effective"
+    # The room goes on; a failed mediation can always be closed.
+    assert not applicant.saw("session_ended")
+    await mediator.call("end_session", {"outcome": "failed", "note": "双方分歧较大"})
+    await applicant.wait_until(lambda: applicant.saw("session_ended"))
