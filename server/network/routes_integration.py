@@ -17,6 +17,7 @@ from server.api.framework import Api, Ctx, TerminalPrincipal
 from server.models import CaseType, Terminal, User, UserRole
 from server.network import importer, service, stats
 from server.network.apikeys import hash_key, new_key
+from server.network.egress import EgressRefused, check_target
 from server.network.files import MAX_VIDEO_BYTES, VIDEO_TYPES, receive_file, stored_path
 from server.network.models import (
     ApiKey,
@@ -424,6 +425,16 @@ async def list_webhooks(ctx: Ctx) -> list[Webhook]:
     status=201,
 )
 async def create_webhook(ctx: Ctx, body: WebhookIn) -> WebhookCreatedOut:
+    try:
+        await check_target(
+            body.url.host or "", body.url.port or 443,
+            ctx.state.settings.webhook_allow_private_targets,
+        )
+    except EgressRefused as exc:
+        raise ApiError(
+            400, "webhook_target_refused",
+            f"回调地址须为公网地址 / webhook target refused: {exc}",
+        ) from exc
     secret = "whsec_" + secrets.token_urlsafe(32)
     hook = Webhook(
         court_id=ctx.staff.court_id,

@@ -21,7 +21,12 @@ log = logging.getLogger(__name__)
 
 
 def setup_network(app: web.Application, state: AppState, signaling: Any) -> NetworkRuntime:
-    rt = NetworkRuntime(notifier=LogNotifier(), dispatcher=WebhookDispatcher(state.db))
+    rt = NetworkRuntime(
+        notifier=LogNotifier(),
+        dispatcher=WebhookDispatcher(
+            state.db, allow_private_targets=state.settings.webhook_allow_private_targets
+        ),
+    )
     state.extras[NETWORK_KEY] = rt
 
     async def start(app: web.Application) -> None:

@@ -19,6 +19,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy import select, update
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db import Database
 from server.models import new_id
+from server.network.egress import EgressRefused, check_target, connector_kwargs
 from server.network.models import Webhook, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,10 @@ class WebhookDispatcher:
         max_delay: float = 3600.0,
         max_attempts: int = 8,
         timeout: float = 10.0,
+        allow_private_targets: bool = False,
     ) -> None:
         self.db = db
+        self.allow_private_targets = allow_private_targets
         self.poll_interval = poll_interval
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -187,11 +191,20 @@ class WebhookDispatcher:
             "User-Agent": "SharedCourt-Webhook/1",
         }
         if self._http is None:
-            self._http = aiohttp.ClientSession()
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(**connector_kwargs(self.allow_private_targets))
+            )
         code: int | None = None
         error = ""
         started = time.monotonic()
         try:
+            # aiohttp skips the resolver for IP literals: check those (and names) first.
+            target = urlsplit(url)
+            await check_target(
+                target.hostname or "",
+                target.port or (443 if target.scheme == "https" else 80),
+                self.allow_private_targets,
+            )
             async with self._http.post(
                 url,
                 data=body,
@@ -203,7 +216,7 @@ class WebhookDispatcher:
                 await resp.read()
                 if not 200 <= code < 300:
                     error = f"HTTP {code}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, EgressRefused) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         elapsed = int((time.monotonic() - started) * 1000)
         async with self.db.session() as s:

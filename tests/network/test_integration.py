@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 
 from server.network.service import runtime
 from server.network.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -387,3 +388,55 @@ async def test_education_playlist(h2: Any) -> None:
         == []
     )
     assert (await n.terminal.get("/api/network/education-media/forged")).status == 404
+
+
+async def test_webhooks_to_internal_addresses_are_refused(h2: Any) -> None:
+    """By default the server calls only public addresses (no SSRF into the court's network):
+    registration is refused, and a delivery whose name now resolves inward fails unsent."""
+    h, n = h2
+    fast_dispatcher(h)
+    rx = Receiver()
+    await rx.start()
+    try:
+        state = h.app[STATE_KEY]
+        # Registered while private targets were allowed (as an on-premises receiver would be) …
+        hook = await ok_json(
+            await n.admin.post(
+                "/api/network/webhooks", json={"url": rx.url, "events": ["intake.received"]}
+            ),
+            201,
+        )
+        assert hook
+        state.settings.webhook_allow_private_targets = False
+        runtime(state).dispatcher.allow_private_targets = False
+        for url in (
+            rx.url,
+            "http://localhost:9/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://10.1.2.3/hook",
+            "http://[::1]:9/x",
+        ):
+            resp = await n.admin.post(
+                "/api/network/webhooks", json={"url": url, "events": ["intake.received"]}
+            )
+            assert resp.status == 400, url
+            assert (await resp.json())["error"]["code"] == "webhook_target_refused"
+        # … a delivery to it now fails without reaching the receiver.
+        anon = await h.anon()
+        await ok_json(
+            await anon.post(
+                "/api/network/intakes/online", json=intake_body(shared_court_id=n.village)
+            ),
+            201,
+        )
+        from server.network.models import WebhookDelivery
+
+        async def failed_unsent() -> bool:
+            async with state.db.session() as db:
+                rows = list(await db.scalars(select(WebhookDelivery)))
+            return any("EgressRefused" in (r.last_error or "") for r in rows)
+
+        await wait_for(failed_unsent)
+        assert rx.calls == []
+    finally:
+        await rx.stop()
