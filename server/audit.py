@@ -35,27 +35,9 @@ def record(
     return event
 
 
-async def record_committed(
-    database: Database,
-    *,
-    actor: str,
-    action: str,
-    court_id: str | None = None,
-    target: str = "",
-    session_id: str | None = None,
-    ip: str = "",
-    **details: Any,
-) -> None:
+async def record_committed(database: Database, *, actor: str, action: str, **fields: Any) -> None:
     """Add an audit row in a transaction of its own, for refused requests (failed or throttled
-    logins): their request transaction is rolled back, and the row with it."""
+    logins): their request transaction is rolled back, and the row with it. Takes the same
+    keyword fields as `record`."""
     async with database.session() as s:
-        record(
-            s,
-            actor=actor,
-            action=action,
-            court_id=court_id,
-            target=target,
-            session_id=session_id,
-            ip=ip,
-            **details,
-        )
+        record(s, actor=actor, action=action, **fields)
