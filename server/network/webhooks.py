@@ -25,6 +25,7 @@ import aiohttp
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.background import cancel_and_wait
 from server.db import Database
 from server.models import new_id
 from server.network.egress import EgressRefused, check_target, connector_kwargs
@@ -110,13 +111,8 @@ class WebhookDispatcher:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._http is not None:
             await self._http.close()
             self._http = None

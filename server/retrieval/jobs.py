@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from server import audit
+from server.background import cancel_and_wait
 from server.models import JobStatus, MediaJob, Recording, RecordingStatus
 from server.state import AppState
 
@@ -66,13 +67,8 @@ class JobRunner:
         self._task = asyncio.create_task(self._worker(), name="media-jobs")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def submit(self, job_id: str) -> None:
         self._queue.put_nowait(job_id)

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from server import audit
+from server.background import cancel_and_wait
 from server.config import Settings
 from server.models import MediaJob, Recording, RecordingStatus
 from server.state import AppState
@@ -147,13 +148,8 @@ class RetentionSweeper:
         self._task = asyncio.create_task(self._loop(), name="retention-sweeper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         await asyncio.sleep(self.first_delay_s)
