@@ -20,6 +20,13 @@ encoding. We use four private seams, all pinned to aiortc 1.16.0 and covered by
    offer. aiortc re-offers with its own defaults; a browser that negotiated others (Chromium:
    mid is extension 4, Opus is payload type 111) then switches to them, while aiortc's started
    receivers stay registered under the old payload types and drop every packet.
+6. Direct sending (`PacketSender`): `RTCRtpSender.send` is wrapped per instance to learn the
+   negotiated parameters when aiortc starts the sender; forwarded packets are then protected
+   with `RTCDtlsTransport._tx_srtp` and written to the socket of the ICE pair aioice nominated
+   (`Connection._nominated`), which is what `RTCDtlsTransport._send_rtp` does through three
+   coroutines; the transport's tx counters are kept. `RTCRtpSender._retransmit` is shadowed to answer NACKs from our own packet history, and the
+   sender's private SR counters are kept up to date so its RTCP sender reports stay true.
+   aiortc's own per-frame RTP task still runs, parked in the track's `recv()`.
 
 Nothing else in `server.rtc` may touch a name starting with an underscore on an aiortc object.
 """
@@ -32,16 +39,24 @@ import dataclasses
 import importlib.metadata
 import logging
 import re
-from collections.abc import Callable, Iterator
+import socket
+import struct
+import sys
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import aiortc.rtcpeerconnection as _aiortc_pc
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcpeerconnection import is_codec_compatible as _is_codec_compatible
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpSendParameters,
+)
 from aiortc.rtp import RtpPacket
 
 logger = logging.getLogger(__name__)
@@ -58,6 +73,23 @@ RECEIVER_STARTED: Final = "_RTCRtpReceiver__started"
 RECEIVER_SEND_PLI: Final = "_send_rtcp_pli"
 SENDER_SEND_KEYFRAME: Final = "_send_keyframe"
 SENDER_STREAM_ID: Final = "_stream_id"
+SENDER_STARTED: Final = "_RTCRtpSender__started"
+SENDER_RETRANSMIT: Final = "_retransmit"
+SENDER_SSRC: Final = "_ssrc"
+SENDER_RTX_SSRC: Final = "_rtx_ssrc"
+# What RTCRtpSender._run_rtcp puts into its sender reports.
+SENDER_REPORT_COUNTERS: Final = (
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__packet_count",
+    "_RTCRtpSender__octet_count",
+)
+DTLS_SEND_RTP: Final = "_send_rtp"
+DTLS_TX_SRTP: Final = "_tx_srtp"
+DTLS_TX_PACKETS: Final = "_RTCDtlsTransport__tx_packets"
+DTLS_TX_BYTES: Final = "_RTCDtlsTransport__tx_bytes"
+ICE_CONNECTION: Final = "_connection"
+ICE_NOMINATED: Final = "_nominated"
 TRANSCEIVER_CODECS: Final = "_codecs"
 
 
@@ -82,6 +114,8 @@ def check_aiortc_compatibility() -> None:
         (RTCRtpReceiver, "_handle_rtp_packet"),
         (RTCRtpSender, SENDER_SEND_KEYFRAME),
         (RTCRtpSender, "_handle_rtcp_packet"),
+        (RTCRtpSender, SENDER_RETRANSMIT),
+        (RTCDtlsTransport, DTLS_SEND_RTP),
         (JitterBuffer, "add"),
     ):
         if not callable(getattr(cls, name, None)):
@@ -255,6 +289,215 @@ def set_sender_stream_id(sender: RTCRtpSender, stream_id: str) -> None:
     if not hasattr(sender, SENDER_STREAM_ID):
         raise AiortcSeamError("RTCRtpSender._stream_id is gone")
     setattr(sender, SENDER_STREAM_ID, stream_id)
+
+
+# ---- direct sending (seam 6) ----------------------------------------------------------------
+
+
+def on_sender_started(
+    sender: RTCRtpSender, callback: Callable[[RTCRtpSendParameters], None]
+) -> None:
+    """Call `callback` with the negotiated send parameters when aiortc starts `sender` (once)."""
+    if not hasattr(sender, SENDER_STARTED):
+        raise AiortcSeamError("RTCRtpSender.__started is gone")
+    original = sender.send
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        was_started = bool(getattr(sender, SENDER_STARTED))
+        await original(parameters)
+        if not was_started and getattr(sender, SENDER_STARTED):
+            callback(parameters)
+
+    setattr(sender, "send", send)  # noqa: B010
+
+
+def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
+    """(media SSRC, RTX SSRC) the sender announces in SDP."""
+    ssrc, rtx = getattr(sender, SENDER_SSRC, None), getattr(sender, SENDER_RTX_SSRC, None)
+    if not isinstance(ssrc, int) or not isinstance(rtx, int):
+        raise AiortcSeamError("RTCRtpSender._ssrc/_rtx_ssrc are gone")
+    return ssrc, rtx
+
+
+def intercept_retransmissions(
+    sender: RTCRtpSender, retransmit: Callable[[int], Awaitable[None]]
+) -> None:
+    """Answer the subscriber's NACKs (one call per lost sequence number) with `retransmit`."""
+    if not callable(getattr(sender, SENDER_RETRANSMIT, None)):
+        raise AiortcSeamError("RTCRtpSender._retransmit is gone")
+    setattr(sender, SENDER_RETRANSMIT, retransmit)
+
+
+def report_sent(
+    sender: RTCRtpSender, *, ntp_timestamp: int, rtp_timestamp: int, packets: int, octets: int
+) -> None:
+    """Keep the sender's RTCP SR (and getStats) true for packets sent around its RTP task."""
+    values = (ntp_timestamp, rtp_timestamp, packets, octets)
+    for name, value in zip(SENDER_REPORT_COUNTERS, values, strict=True):
+        setattr(sender, name, value)
+
+
+# Linux UDP generic segmentation offload (UDP_SEGMENT, since 4.18): one sendmsg carries equal
+# sized datagrams, the kernel (or the NIC) splits them. At most 64 segments and 64 KiB.
+UDP_SEGMENT: Final = 103
+GSO_MAX_SEGMENTS: Final = 40
+_GSO_SIZE: Final = struct.Struct("=H")
+
+
+class _DatagramTransport(Protocol):
+    """What an asyncio datagram transport offers (aioice's sockets; get_write_buffer_size is
+    implemented by the selector loop's transport, not declared by DatagramTransport)."""
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None: ...
+    def is_closing(self) -> bool: ...
+    def get_write_buffer_size(self) -> int: ...
+    def get_extra_info(self, name: str) -> Any: ...
+
+
+class RtpRoute:
+    """Where a connected transport's RTP goes: its SRTP session and the datagram socket of the
+    ICE pair it nominated. Valid while the DTLS transport stays connected; one per transport.
+
+    `send` does what `RTCDtlsTransport._send_rtp` does through three awaited coroutines (SRTP
+    protect, aioice `sendto`, the datagram transport), without the coroutines. A frame's
+    packets all go to one address and all but the last have the same size (the packetizer
+    splits at a fixed MTU), so on Linux they leave in one `sendmsg` with UDP_SEGMENT instead
+    of one syscall each; the receiver still gets ordinary datagrams.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_address",
+        "_datagram",
+        "_dtls",
+        "_gso",
+        "_protect",
+        "_sendto",
+        "_socket",
+    )
+
+    def __init__(
+        self,
+        dtls: RTCDtlsTransport,
+        protect: Callable[[bytes], bytes],
+        datagram: _DatagramTransport,
+        address: tuple[str, int],
+        gso_socket: socket.socket | None,
+    ) -> None:
+        self._dtls = dtls
+        self._protect = protect
+        self._datagram = datagram
+        self._sendto = datagram.sendto
+        self._address = address
+        self._socket = gso_socket
+        self._gso = gso_socket is not None
+
+    @property
+    def connected(self) -> bool:
+        # aiortc closes the ICE transport (and so this socket) when DTLS ends.
+        return not self._datagram.is_closing()
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+            self._gso = False
+
+    def send(self, packets: list[bytes]) -> int:
+        """Protect and send packets in place; returns the bytes put on the wire."""
+        protect = self._protect
+        data = [protect(packet) for packet in packets]
+        sent = 0
+        start = 0
+        # Datagrams the transport queued (socket buffer was full) must leave first.
+        if self._gso and len(data) > 1 and not self._datagram.get_write_buffer_size():
+            sent, start = self._send_segmented(data)
+        sendto, address = self._sendto, self._address
+        for datagram in data[start:]:
+            sendto(datagram, address)
+            sent += len(datagram)
+        return sent
+
+    def _send_segmented(self, data: list[bytes]) -> tuple[int, int]:
+        """Send runs of equal-sized datagrams (the last of a run may be shorter) with GSO;
+        returns (bytes sent, index of the first datagram not sent)."""
+        sock = self._socket
+        assert sock is not None
+        sent = index = 0
+        while index < len(data) - 1:
+            size = len(data[index])
+            end = index + 1
+            while (end < len(data) and end - index < GSO_MAX_SEGMENTS
+                   and len(data[end]) == size):
+                end += 1
+            if end < len(data) and end - index < GSO_MAX_SEGMENTS and len(data[end]) < size:
+                end += 1  # a shorter last segment is allowed
+            if end - index < 2:
+                break
+            buffer = b"".join(data[index:end])
+            try:
+                sock.sendmsg([buffer], [(socket.SOL_UDP, UDP_SEGMENT, _GSO_SIZE.pack(size))],
+                               0, self._address)
+            except BlockingIOError:
+                break  # the datagram transport queues the rest
+            except OSError as exc:
+                # No GSO here (old kernel, a device without it): plain datagrams from now on.
+                logger.info("UDP GSO unavailable (%s); sending datagrams one by one", exc)
+                self.close()
+                break
+            sent += len(buffer)
+            index = end
+        return sent, index
+
+
+_ROUTES: weakref.WeakKeyDictionary[RTCDtlsTransport, RtpRoute] = weakref.WeakKeyDictionary()
+
+
+def _gso_socket(datagram: _DatagramTransport) -> socket.socket | None:
+    if sys.platform != "linux":
+        return None
+    info = datagram.get_extra_info("socket")
+    # A TURN-relayed pair has no socket of its own: its datagrams are wrapped for the relay.
+    if info is None or getattr(info, "type", None) != socket.SOCK_DGRAM:
+        return None
+    sock: socket.socket = info.dup()
+    weakref.finalize(sock, sock.close)
+    return sock
+
+
+def rtp_route(dtls: RTCDtlsTransport) -> RtpRoute | None:
+    """The direct route for `dtls`'s RTP (shared by its senders), None while not connected."""
+    route = _ROUTES.get(dtls)
+    if route is not None:
+        if route.connected:
+            return route
+        route.close()
+        del _ROUTES[dtls]
+    if dtls.state != "connected":
+        return None
+    srtp = getattr(dtls, DTLS_TX_SRTP, None)
+    connection = getattr(dtls.transport, ICE_CONNECTION, None)
+    nominated = getattr(connection, ICE_NOMINATED, None)
+    if srtp is None or not isinstance(nominated, dict):
+        raise AiortcSeamError("RTCDtlsTransport._tx_srtp / aioice Connection._nominated are gone")
+    pair = nominated.get(1)
+    if pair is None:
+        return None
+    datagram = pair.protocol.transport
+    route = RtpRoute(dtls, srtp.protect, datagram, pair.remote_addr, _gso_socket(datagram))
+    _ROUTES[dtls] = route
+    return route
+
+
+def count_sent(dtls: RTCDtlsTransport, *, packets: int, octets: int) -> None:
+    """Add directly sent packets to the DTLS transport's own counters (its getStats)."""
+    for name, value in ((DTLS_TX_PACKETS, packets), (DTLS_TX_BYTES, octets)):
+        setattr(dtls, name, getattr(dtls, name) + value)
+
+
+async def send_rtp(transport: RTCDtlsTransport, data: bytes) -> None:
+    """Protect and send one RTP packet (for retransmissions, off the hot path)."""
+    await getattr(transport, DTLS_SEND_RTP)(data)
 
 
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:

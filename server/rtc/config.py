@@ -1,4 +1,4 @@
-"""Media settings of a room: ICE servers, limits, queue sizes."""
+"""Media settings of a room: ICE servers, limits."""
 
 from __future__ import annotations
 
@@ -22,9 +22,6 @@ class MediaConfig:
     max_video_bitrate_bps: int | None = None
     # At most one PLI per published track per interval.
     keyframe_request_interval_s: float = 0.5
-    # Per-subscriber queue bounds, in frames (about 1 s of video, 1 s of 20 ms audio).
-    video_queue_frames: int = 30
-    audio_queue_frames: int = 50
     active_speaker_interval_s: float = 0.3
 
     def rtc_configuration(self) -> RTCConfiguration:

@@ -1,58 +1,66 @@
-"""The track an RTCRtpSender sends to one subscriber: a publisher's encoded frames, re-timed as
-`av.Packet`s so aiortc's codec `pack()` packetizes them without encoding."""
+"""One published track forwarded to one subscriber: the FrameSink on the publication that sends
+each encoded frame on the subscriber's RTP sender as it arrives, without decoding."""
 
 from __future__ import annotations
 
 import asyncio
-import fractions
-from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .frame import EncodedFrame
 from .publication import PublishedTrack
 
 
+class FrameSender(Protocol):
+    """Where a forwarded frame's RTP payloads go (`PacketSender` on a real peer connection)."""
+
+    @property
+    def started(self) -> bool:
+        """Negotiated and connected: frames sent now reach the subscriber."""
+
+    def send_frame(self, payloads: list[bytes], timestamp: int, audio_level: int | None) -> bool:
+        """Send the payloads of one frame now; False when they could not go out."""
+
+
 @dataclass(slots=True)
 class ForwardingStats:
     forwarded: int = 0
-    # Frames dropped because the subscriber's sender fell behind (queue full).
+    # Frames that could not be sent (transport not connected).
     dropped: int = 0
-    # Inter frames skipped while waiting for a keyframe (start, resume, after a drop).
+    # Frames not sent while the sender was not started yet, or, for video, inter frames skipped
+    # while waiting for a keyframe (start, resume, after a failed send).
     skipped: int = 0
 
 
 class ForwardingTrack(MediaStreamTrack):
-    """Per (subscriber, published track) queue between the publisher's fan-out and the
-    subscriber's sender. It is also the `FrameSink` registered on the `PublishedTrack`.
+    """Per (subscriber, published track) forwarder; also the `FrameSink` on the publication.
 
-    The queue is bounded: when the subscriber cannot keep up, video is dropped wholesale and the
-    track waits for the next keyframe (asking for one), audio drops its oldest frame. Either way
-    memory stays flat instead of growing with the subscriber's lag.
+    Frames are sent synchronously as the publication delivers them, so nothing queues per
+    subscriber and memory stays flat. Video starts, and restarts after any gap, at a keyframe
+    (asked for from the publisher). For aiortc this is the track of the subscriber's
+    send-only transceiver; its `recv()` never yields, since packets bypass aiortc's RTP task.
     """
 
-    def __init__(self, source: PublishedTrack, *, max_queue: int, track_id: str) -> None:
+    def __init__(self, source: PublishedTrack, *, track_id: str) -> None:
         super().__init__()
         self.kind = source.kind
         self._id = track_id
         self.source = source
         self.stats = ForwardingStats()
-        self._queue: deque[EncodedFrame] = deque()
-        self._max_queue = max_queue
-        self._ready = asyncio.Event()
+        self._sender: FrameSender | None = None
         self._attached = False
         self._needs_keyframe = source.kind == "video"
+        self._stopped = asyncio.Event()
 
     @property
     def attached(self) -> bool:
         return self._attached
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
+    def bind(self, sender: FrameSender) -> None:
+        """Send through `sender` from now on."""
+        self._sender = sender
 
     def attach(self) -> None:
         """Start receiving the source's frames (from its next keyframe for video)."""
@@ -63,17 +71,15 @@ class ForwardingTrack(MediaStreamTrack):
         self.source.add_sink(self)
 
     def detach(self) -> None:
-        """Stop receiving at once and discard what is queued: after a subscription is revoked
-        not a single further frame of the source may reach the subscriber."""
+        """Stop at once: after a subscription is revoked not a single further frame of the
+        source may reach the subscriber."""
         self._attached = False
         self.source.remove_sink(self)
-        self._queue.clear()
 
     def resync(self) -> None:
-        """Drop the backlog and restart from a fresh keyframe (the sender was just enabled)."""
+        """Restart from a fresh keyframe (the sender was just started or enabled)."""
         if not self._attached:
             return
-        self._queue.clear()
         if self.kind == "video":
             self._needs_keyframe = True
             self.source.request_keyframe()
@@ -87,48 +93,36 @@ class ForwardingTrack(MediaStreamTrack):
     def on_frame(self, frame: EncodedFrame) -> None:
         if not self._attached or self.readyState != "live":
             return
+        sender = self._sender
+        if sender is None or not sender.started:
+            self.stats.skipped += 1
+            self._needs_keyframe = self.kind == "video"
+            return
         if self._needs_keyframe:
             if not frame.keyframe:
                 self.stats.skipped += 1
                 return
             self._needs_keyframe = False
-        if len(self._queue) >= self._max_queue:
-            if self.kind == "video":
-                self.stats.dropped += len(self._queue)
-                self._queue.clear()
-                if not frame.keyframe:
-                    self.stats.dropped += 1
-                    self._needs_keyframe = True
-                    self.source.request_keyframe()
-                    return
-            else:
-                self._queue.popleft()
-                self.stats.dropped += 1
-        self._queue.append(frame)
-        self._ready.set()
+        if sender.send_frame(self.source.payloads(frame), frame.rtp_timestamp, frame.audio_level):
+            self.stats.forwarded += 1
+            return
+        self.stats.dropped += 1
+        if self.kind == "video":
+            # The decoder lost a frame: continue from the next keyframe, not into garbage.
+            self._needs_keyframe = True
+            self.source.request_keyframe()
 
     def on_end(self) -> None:
         # The publisher left; the sender stays parked in recv() until the room retires it.
         self._attached = False
-        self._queue.clear()
 
     # MediaStreamTrack
-    async def recv(self) -> av.Packet[Any]:
-        while not self._queue:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._ready.clear()
-            await self._ready.wait()
-        if self.readyState != "live":
-            raise MediaStreamError
-        frame = self._queue.popleft()
-        packet = av.Packet(frame.data)
-        packet.pts = frame.rtp_timestamp
-        packet.time_base = fractions.Fraction(1, frame.clock_rate)
-        self.stats.forwarded += 1
-        return packet
+    async def recv(self) -> Any:
+        # aiortc's RTP task waits here for good: PacketSender sends the frames.
+        await self._stopped.wait()
+        raise MediaStreamError
 
     def stop(self) -> None:
         self.detach()
         super().stop()
-        self._ready.set()
+        self._stopped.set()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fractions
 import logging
 import time
 from dataclasses import dataclass
 
+import av
 from aiortc import RTCRtpReceiver
+from aiortc.codecs import get_encoder
+from aiortc.codecs.base import Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from .aiortc_seam import ReceiverTap, TappedFrame
@@ -74,6 +78,8 @@ class PublishedTrack:
             max_bitrate_bps=max_bitrate_bps if kind == "video" else None,
         )
         self._keyframes = KeyframeRequestLimiter(self._tap.request_keyframe, keyframe_interval_s)
+        self._packetizer: Encoder | None = None
+        self._packetized: tuple[EncodedFrame, list[bytes]] | None = None
 
     def __repr__(self) -> str:
         return f"PublishedTrack({self.id!r}, {self.codec.mimeType})"
@@ -123,11 +129,32 @@ class PublishedTrack:
         if self.kind == "video" and not self._ended:
             self._keyframes.request()
 
+    def payloads(self, frame: EncodedFrame) -> list[bytes]:
+        """`frame` split into RTP payloads (codec payload descriptors included), computed once
+        per frame however many subscribers forward it. aiortc's codec `pack()` does the split,
+        without encoding; VP8 picture ids then run per publication, the same for everyone."""
+        cached = self._packetized
+        if cached is not None and cached[0] is frame:
+            return cached[1]
+        if self.kind == "audio" and self.codec.mimeType.lower() == "audio/opus":
+            # An Opus frame is one RTP payload as it is (RFC 7587).
+            self._packetized = (frame, [frame.data])
+            return self._packetized[1]
+        if self._packetizer is None:
+            self._packetizer = get_encoder(self.codec)
+        packet = av.Packet(frame.data)
+        packet.pts = frame.rtp_timestamp
+        packet.time_base = fractions.Fraction(1, frame.clock_rate)
+        payloads, _ = self._packetizer.pack(packet)
+        self._packetized = (frame, payloads)
+        return payloads
+
     def end(self) -> None:
         """The publisher stopped or left: tell every sink once, then forget them."""
         if self._ended:
             return
         self._ended = True
+        self._packetized = None
         self._keyframes.close()
         sinks, self._sinks = self._sinks, []
         for sink in sinks:
@@ -142,6 +169,7 @@ class PublishedTrack:
         if tapped.codec.mimeType.lower() != self.codec.mimeType.lower():
             logger.warning("%s: publisher switched codec to %s", self.id, tapped.codec.mimeType)
             self.codec = tapped.codec
+            self._packetizer = None
         frame = EncodedFrame(
             kind=self.kind,
             codec=tapped.codec.mimeType,

@@ -26,6 +26,7 @@ from .config import MediaConfig
 from .errors import NegotiationError
 from .forwarding import ForwardingTrack
 from .frame import MediaKind
+from .packet_sender import PacketSender
 from .publication import PublishedTrack
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Outbound:
     source: PublishedTrack
     track: ForwardingTrack
     transceiver: RTCRtpTransceiver
+    sender: PacketSender
 
 
 class ServerPeer:
@@ -169,8 +171,7 @@ class ServerPeer:
                 raise NegotiationError(f"{self.participant_id}: bad answer: {exc!r}") from exc
             for key, out in self.outbound.items():
                 if out.transceiver.currentDirection == "sendonly" and before.get(key) != "sendonly":
-                    # Frames queued while the sender was not yet sending are stale, and the
-                    # subscriber's decoder needs a keyframe to start.
+                    # The subscriber's decoder needs a keyframe to start.
                     out.track.resync()
 
     async def add_ice_candidate(
@@ -221,18 +222,24 @@ class ServerPeer:
         return {key for key, out in self.outbound.items() if out.track.attached}
 
     def _create_outbound(self, source: PublishedTrack) -> Outbound:
-        max_queue = (
-            self._config.video_queue_frames
-            if source.kind == "video"
-            else self._config.audio_queue_frames
-        )
-        track = ForwardingTrack(source, max_queue=max_queue, track_id=source.id)
+        track = ForwardingTrack(source, track_id=source.id)
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(forwarding_preferences(source.kind, source.codec))
         intercept_keyframe_requests(transceiver.sender, track.request_keyframe)
+
+        def started() -> None:
+            codec = sender.codec
+            if codec is not None and codec.mimeType.lower() != source.codec.mimeType.lower():
+                # Forwarding never transcodes: this subscriber cannot decode the publisher.
+                logger.warning("%s: %s negotiated %s, publisher sends %s", self.participant_id,
+                               source.id, codec.mimeType, source.codec.mimeType)
+            track.resync()
+
+        sender = PacketSender(transceiver.sender, on_start=started)
+        track.bind(sender)
         # Browsers group remote tracks by msid stream: one stream per publisher.
         set_sender_stream_id(transceiver.sender, source.publisher_id)
-        out = Outbound(source=source, track=track, transceiver=transceiver)
+        out = Outbound(source=source, track=track, transceiver=transceiver, sender=sender)
         self.outbound[source.id] = out
         self._negotiation_pending = True
         return out

@@ -1,4 +1,4 @@
-"""Fan-out, mute, bounded forwarding queues and keyframe rate limiting, fed with frames directly
+"""Fan-out, mute, per-subscriber forwarding and keyframe rate limiting, fed with frames directly
 at the receiver seam (real aiortc receiver objects, no network)."""
 
 from __future__ import annotations
@@ -78,59 +78,108 @@ async def test_fan_out_to_every_sink_and_mute(pc: RTCPeerConnection) -> None:
     assert a.ended and not b.ended
 
 
-async def test_forwarding_starts_at_a_keyframe_and_yields_timed_packets(
+class RecordingSender:
+    """A FrameSender that keeps what it was asked to send (the real one is tested with peers)."""
+
+    def __init__(self, started: bool = True, ok: bool = True) -> None:
+        self.started = started
+        self.ok = ok
+        self.sent: list[tuple[list[bytes], int, int | None]] = []
+
+    def send_frame(self, payloads: list[bytes], timestamp: int, audio_level: int | None) -> bool:
+        if self.ok:
+            self.sent.append((payloads, timestamp, audio_level))
+        return self.ok
+
+
+async def test_forwarding_starts_at_a_keyframe_and_sends_timed_payloads(
     pc: RTCPeerConnection,
 ) -> None:
     track = publish(pc, "video")
-    forward = ForwardingTrack(track, max_queue=10, track_id="alice~video~0")
+    forward = ForwardingTrack(track, track_id="alice~video~0")
+    sender = RecordingSender()
+    forward.bind(sender)
     forward.attach()
     inject(track, VP8_INTER, 0)
     inject(track, VP8_KEY, 3000)
     inject(track, VP8_INTER, 6000)
-    assert forward.stats.skipped == 1
-    first = await forward.recv()
-    second = await forward.recv()
-    assert bytes(first) == VP8_KEY and first.pts == 3000
-    assert first.time_base.denominator == 90000
-    assert bytes(second) == VP8_INTER and second.pts == 6000
+    assert forward.stats.skipped == 1 and forward.stats.forwarded == 2
+    (key_payloads, key_ts, _), (inter_payloads, inter_ts, _) = sender.sent
+    assert (key_ts, inter_ts) == (3000, 6000)
+    # VP8 payload descriptor (X bit, 15-bit picture id, S bit) ahead of the unchanged frame.
+    assert key_payloads[0][0] & 0x90 == 0x90 and key_payloads[0][4:] == VP8_KEY
+    assert inter_payloads[0][4:] == VP8_INTER
 
 
-async def test_slow_video_subscriber_drops_and_waits_for_keyframe(
+async def test_payloads_are_packetized_once_per_frame_for_all_subscribers(
     pc: RTCPeerConnection,
 ) -> None:
     track = publish(pc, "video")
-    forward = ForwardingTrack(track, max_queue=4, track_id="t")
+    senders = [RecordingSender() for _ in range(3)]
+    for i, sender in enumerate(senders):
+        forward = ForwardingTrack(track, track_id=f"t{i}")
+        forward.bind(sender)
+        forward.attach()
+    inject(track, VP8_KEY + bytes(3000), 0)
+    payloads = [s.sent[0][0] for s in senders]
+    assert len(payloads[0]) == 3  # 3 kB split into MTU-sized packets
+    assert payloads[1] is payloads[0] and payloads[2] is payloads[0]
+
+
+async def test_audio_level_travels_with_the_frame(pc: RTCPeerConnection) -> None:
+    track = publish(pc, "audio")
+    forward = ForwardingTrack(track, track_id="t")
+    sender = RecordingSender()
+    forward.bind(sender)
+    forward.attach()
+    inject(track, b"\x01", 960, level=25)
+    assert sender.sent == [([b"\x01"], 960, 25)]
+
+
+async def test_nothing_is_sent_before_the_sender_starts_and_video_resumes_at_a_keyframe(
+    pc: RTCPeerConnection,
+) -> None:
+    track = publish(pc, "video")
+    forward = ForwardingTrack(track, track_id="t")
+    sender = RecordingSender(started=False)
+    forward.bind(sender)
     forward.attach()
     inject(track, VP8_KEY, 0)
-    for i in range(1, 20):
-        inject(track, VP8_INTER, i * 3000)
-    # Memory stays bounded: the backlog was thrown away, nothing is queued until a keyframe.
-    assert forward.queued == 0
-    assert forward.stats.dropped >= 4
-    inject(track, VP8_KEY, 60_000)
-    inject(track, VP8_INTER, 63_000)
-    assert forward.queued == 2
-    assert bytes(await forward.recv()) == VP8_KEY
+    inject(track, VP8_INTER, 3000)
+    assert sender.sent == [] and forward.stats.skipped == 2
+    sender.started = True
+    forward.resync()
+    inject(track, VP8_INTER, 6000)
+    inject(track, VP8_KEY, 9000)
+    assert [ts for _, ts, _ in sender.sent] == [9000]
 
 
-async def test_slow_audio_subscriber_drops_oldest(pc: RTCPeerConnection) -> None:
-    track = publish(pc, "audio")
-    forward = ForwardingTrack(track, max_queue=3, track_id="t")
+async def test_a_failed_video_send_waits_for_the_next_keyframe(pc: RTCPeerConnection) -> None:
+    track = publish(pc, "video")
+    forward = ForwardingTrack(track, track_id="t")
+    sender = RecordingSender()
+    forward.bind(sender)
     forward.attach()
-    for i in range(10):
-        inject(track, bytes([i]), i * 960)
-    assert forward.queued == 3 and forward.stats.dropped == 7
-    assert bytes(await forward.recv()) == bytes([7])
+    inject(track, VP8_KEY, 0)
+    sender.ok = False
+    inject(track, VP8_INTER, 3000)
+    sender.ok = True
+    inject(track, VP8_INTER, 6000)
+    inject(track, VP8_KEY, 9000)
+    assert [ts for _, ts, _ in sender.sent] == [0, 9000]
+    assert forward.stats.dropped == 1 and forward.stats.skipped == 1
 
 
-async def test_detach_discards_queued_frames_at_once(pc: RTCPeerConnection) -> None:
+async def test_detach_stops_forwarding_at_once(pc: RTCPeerConnection) -> None:
     track = publish(pc, "audio")
-    forward = ForwardingTrack(track, max_queue=10, track_id="t")
+    forward = ForwardingTrack(track, track_id="t")
+    sender = RecordingSender()
+    forward.bind(sender)
     forward.attach()
     inject(track, b"\x01", 0)
     forward.detach()
     inject(track, b"\x02", 960)
-    assert forward.queued == 0
+    assert [p for p, _, _ in sender.sent] == [[b"\x01"]]
     forward.stop()
 
 

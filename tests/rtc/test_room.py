@@ -62,7 +62,7 @@ async def test_caucus_isolation_at_packet_level(
     await signaling.settle()
     bob = clients["bob"]
     forwards = [room.peer("bob").outbound[t.id].track for t in room.published_tracks("alice")]
-    assert all(not f.attached and f.queued == 0 for f in forwards)
+    assert all(not f.attached for f in forwards)
     await asyncio.sleep(0.3)  # packets already on the wire when revoked
     frames_before = bob.frames_from("alice")
     packets_before = (await bob.get_stats()).packets_received

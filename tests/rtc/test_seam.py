@@ -5,9 +5,10 @@ from __future__ import annotations
 import inspect
 
 import aiortc.rtcrtpreceiver as rtcrtpreceiver
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aioice.ice import Connection, StunProtocol
+from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtp import HeaderExtensions
+from aiortc.rtp import RTCP_RTPFB_NACK, HeaderExtensions, RtcpRtpfbPacket
 
 from server.rtc import MediaRoom
 from server.rtc.aiortc_seam import (
@@ -16,12 +17,14 @@ from server.rtc.aiortc_seam import (
     RECEIVER_DECODER_THREAD,
     RECEIVER_JITTER_BUFFER,
     RECEIVER_STARTED,
+    SENDER_REPORT_COUNTERS,
     SENDER_STREAM_ID,
     SUPPORTED_AIORTC_VERSION,
     TRANSCEIVER_CODECS,
     check_aiortc_compatibility,
     decoder_thread_alive,
     installed_aiortc_version,
+    sender_ssrcs,
 )
 from server.rtc.loopback import LoopbackSignaling
 
@@ -90,3 +93,47 @@ async def test_tapped_server_receivers_never_run_a_decoder(
         assert not decoder_thread_alive(receiver)
     for track in published:
         assert track.stats.frames > 0
+
+
+def test_direct_sending_relies_on_these_internals() -> None:
+    # What PacketSender and RtpRoute replace or update (seam 6).
+    send_rtp = inspect.getsource(RTCDtlsTransport._send_rtp)
+    assert "self._tx_srtp.protect(data)" in send_rtp
+    assert "await self.transport._send(data)" in send_rtp
+    assert "self.__tx_packets += 1" in send_rtp
+    assert "await active_pair.protocol.send_data(data, active_pair.remote_addr)" in (
+        inspect.getsource(Connection.sendto)
+    )
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(StunProtocol.send_data)
+    run_rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for counter in SENDER_REPORT_COUNTERS:
+        assert "self." + counter.removeprefix("_RTCRtpSender") in run_rtcp
+    assert "await self._retransmit(seq)" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "self.__started = True" in inspect.getsource(RTCRtpSender.send)
+
+
+async def test_forwarded_media_goes_out_through_the_packet_sender(
+    room: MediaRoom, signaling: LoopbackSignaling
+) -> None:
+    await signaling.connect("alice", fps=TEST_FPS)
+    bob = await signaling.connect("bob", video=None, audio=False)
+    room.set_subscriptions("bob", None)
+    await bob.wait_for_frames("alice", "video", 10)
+    outbound = list(room.peer("bob").outbound.values())
+    assert {o.source.kind for o in outbound} == {"audio", "video"}
+    for out in outbound:
+        sender = out.transceiver.sender
+        assert out.sender.started and out.sender.packets_sent > 0
+        # The sender's own statistics (and so its RTCP SR) count what we sent around it.
+        stats = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
+        assert stats and stats[0].packetsSent >= out.sender.packets_sent - 5
+    # A NACK is answered from the forwarder's own history, and media keeps flowing.
+    video = next(o for o in outbound if o.source.kind == "video")
+    ssrc, _ = sender_ssrcs(video.transceiver.sender)
+    history = [p for p in video.sender._history if p is not None]
+    seq = int.from_bytes(history[-1][2:4], "big")
+    nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=ssrc, lost=[seq])
+    await video.transceiver.sender._handle_rtcp_packet(nack)
+    assert video.sender.retransmitted == 1
+    before = bob.frames_from("alice")
+    await bob.wait_for_frames("alice", "video", before + 5)
