@@ -189,11 +189,16 @@ def measure(k: int, args: argparse.Namespace) -> dict[str, Any]:
                 else:
                     results.append(msg)  # an error before the measurement
             c0, t0 = cpu_seconds(server.pid), time.monotonic()
+            clients0 = sum(cpu_seconds(p.pid) for p in procs if p.pid is not None)
             go.set()
+            clients_cpu = 0.0
             while len(results) < len(procs):
                 results.append(q.get(timeout=args.seconds + 120))
                 if len(results) == 1:
-                    server_cpu = (cpu_seconds(server.pid) - c0) / (time.monotonic() - t0)
+                    elapsed_s = time.monotonic() - t0
+                    server_cpu = (cpu_seconds(server.pid) - c0) / elapsed_s
+                    clients_cpu = (sum(cpu_seconds(p.pid) for p in procs if p.pid is not None)
+                                   - clients0) / elapsed_s
             for p in procs:
                 p.join(timeout=30)
         finally:
@@ -213,6 +218,7 @@ def measure(k: int, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "k": k,
         "server_cpu": server_cpu,
+        "clients_cpu": clients_cpu,
         "packet_loss": packet_loss,
         "loss": max(packet_loss, 1.0 - delivery),
         "delivery": delivery,
@@ -232,14 +238,15 @@ def main() -> None:
                         help="processes the participants are spread over")
     args = parser.parse_args()
     best = 0
-    print(f"{'rooms':>5} {'server cpu':>10} {'rtp loss':>8} {'video delivered':>15} "
+    print(f"{'rooms':>5} {'server cpu':>10} {'client cpu':>10} {'rtp loss':>8} {'video delivered':>15} "
           f"{'loss':>7} {'rtt p50':>8} {'rtt p95':>8}")
     for k in (int(x) for x in args.rooms.split(",")):
         r = measure(k, args)
         if "error" in r:
             print(f"{k:>5} failed: {r['error']}")
             break
-        print(f"{k:>5} {r['server_cpu']:>9.2f}c {r['packet_loss'] * 100:>7.2f}% "
+        print(f"{k:>5} {r['server_cpu']:>9.2f}c {r['clients_cpu']:>9.2f}c "
+              f"{r['packet_loss'] * 100:>7.2f}% "
               f"{r['delivery'] * 100:>14.1f}% {r['loss'] * 100:>6.2f}% "
               f"{r['rtt_p50_ms']:>6.1f}ms {r['rtt_p95_ms']:>6.1f}ms", flush=True)
         if r["loss"] >= 0.01:

@@ -24,7 +24,9 @@ encoding. We use four private seams, all pinned to aiortc 1.16.0 and covered by
    negotiated parameters when aiortc starts the sender; forwarded packets are then protected
    with `RTCDtlsTransport._tx_srtp` and written to the socket of the ICE pair aioice nominated
    (`Connection._nominated`), which is what `RTCDtlsTransport._send_rtp` does through three
-   coroutines; the transport's tx counters are kept. `RTCRtpSender._retransmit` is shadowed to answer NACKs from our own packet history, and the
+   coroutines; the transport's tx counters are kept. Incoming SRTP media is taken the same way
+   from the nominated pair's `StunProtocol.datagram_received` and run through
+   `RTCDtlsTransport._handle_rtp_data` in place (`receive_rtp_inline`). `RTCRtpSender._retransmit` is shadowed to answer NACKs from our own packet history, and the
    sender's private SR counters are kept up to date so its RTCP sender reports stay true.
    aiortc's own per-frame RTP task still runs, parked in the track's `recv()`.
 
@@ -42,6 +44,7 @@ import re
 import socket
 import struct
 import sys
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -49,7 +52,14 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import aiortc.rtcpeerconnection as _aiortc_pc
-from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+import pylibsrtp
+from aiortc import (
+    RTCDtlsTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcpeerconnection import is_codec_compatible as _is_codec_compatible
 from aiortc.rtcrtpparameters import (
@@ -58,6 +68,8 @@ from aiortc.rtcrtpparameters import (
     RTCRtpSendParameters,
 )
 from aiortc.rtp import RtpPacket
+
+from .rtp_writer import NTP_UNIX_OFFSET_S
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +100,10 @@ DTLS_SEND_RTP: Final = "_send_rtp"
 DTLS_TX_SRTP: Final = "_tx_srtp"
 DTLS_TX_PACKETS: Final = "_RTCDtlsTransport__tx_packets"
 DTLS_TX_BYTES: Final = "_RTCDtlsTransport__tx_bytes"
+DTLS_RX_SRTP: Final = "_rx_srtp"
+DTLS_RX_PACKETS: Final = "_RTCDtlsTransport__rx_packets"
+DTLS_RX_BYTES: Final = "_RTCDtlsTransport__rx_bytes"
+DTLS_HANDLE_RTP: Final = "_handle_rtp_data"
 ICE_CONNECTION: Final = "_connection"
 ICE_NOMINATED: Final = "_nominated"
 TRANSCEIVER_CODECS: Final = "_codecs"
@@ -487,6 +503,85 @@ def rtp_route(dtls: RTCDtlsTransport) -> RtpRoute | None:
     route = RtpRoute(dtls, srtp.protect, datagram, pair.remote_addr, _gso_socket(datagram))
     _ROUTES[dtls] = route
     return route
+
+
+class _InlineRtpReceiver:
+    """Takes SRTP media packets straight from the socket callback to aiortc's RTP handling.
+
+    aioice first tries every datagram as STUN, then queues it for the DTLS transport's task,
+    which wakes, unprotects and awaits `_handle_rtp_data`. For media that is a parse attempt,
+    a queue, a future and a task step per packet. `_handle_rtp_data` (parse, route, receiver:
+    statistics, NACK, REMB, jitter buffer, our frame tap) never suspends, so it is run to
+    completion right in the callback. DTLS, RTCP and STUN keep aioice's path.
+    """
+
+    def __init__(self, dtls: RTCDtlsTransport, protocol: Any) -> None:
+        self._dtls = dtls
+        self._protocol = protocol
+        self._fallback: Callable[[bytes, tuple[Any, ...]], None] = protocol.datagram_received
+        self._handle = getattr(dtls, DTLS_HANDLE_RTP)
+        self.packets = 0
+        protocol.datagram_received = self.datagram_received
+
+    def uninstall(self) -> None:
+        if self._protocol.datagram_received == self.datagram_received:
+            self._protocol.datagram_received = self._fallback
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        srtp = getattr(self._dtls, DTLS_RX_SRTP)
+        if not (srtp is not None and len(data) > 12 and 127 < data[0] < 192
+                and not 191 < data[1] < 209):
+            self._fallback(data, addr)
+            return
+        arrival_ms = int((time.time() + NTP_UNIX_OFFSET_S) * 1000)
+        try:
+            plain = srtp.unprotect(data)
+        except pylibsrtp.Error:
+            return
+        self.packets += 1
+        dtls = self._dtls
+        setattr(dtls, DTLS_RX_PACKETS, getattr(dtls, DTLS_RX_PACKETS) + 1)
+        setattr(dtls, DTLS_RX_BYTES, getattr(dtls, DTLS_RX_BYTES) + len(data))
+        coroutine = self._handle(plain, arrival_time_ms=arrival_ms)
+        try:
+            coroutine.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            logger.exception("inline RTP handling failed")
+            return
+        coroutine.close()
+        logger.error("RTCDtlsTransport._handle_rtp_data suspended: inline receiving disabled")
+        self.uninstall()
+
+
+def receive_rtp_inline(dtls: RTCDtlsTransport) -> bool:
+    """Handle `dtls`'s incoming media packets in the socket callback (see `_InlineRtpReceiver`).
+    Call once DTLS is connected; False when there is nothing to install on yet."""
+    if dtls.state != "connected":
+        return False
+    connection = getattr(dtls.transport, ICE_CONNECTION, None)
+    nominated = getattr(connection, ICE_NOMINATED, None)
+    if not isinstance(nominated, dict) or not hasattr(dtls, DTLS_RX_SRTP):
+        raise AiortcSeamError("aioice Connection._nominated / RTCDtlsTransport._rx_srtp are gone")
+    pair = nominated.get(1)
+    if pair is None:
+        return False
+    current = pair.protocol.datagram_received
+    if isinstance(getattr(current, "__self__", None), _InlineRtpReceiver):
+        return True
+    _InlineRtpReceiver(dtls, pair.protocol)
+    return True
+
+
+def receive_media_inline(pc: RTCPeerConnection) -> None:
+    """`receive_rtp_inline` for every transport of a connected peer connection."""
+    seen: set[int] = set()
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        if id(dtls) not in seen:
+            seen.add(id(dtls))
+            receive_rtp_inline(dtls)
 
 
 def count_sent(dtls: RTCDtlsTransport, *, packets: int, octets: int) -> None:

@@ -28,7 +28,7 @@ from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
-from .aiortc_seam import ReceiverTap, TappedFrame
+from .aiortc_seam import ReceiverTap, TappedFrame, receive_media_inline
 from .keyframes import vp8_dimensions
 from .publication import publisher_of_track_id
 from .synthetic import MovingPatternTrack, ToneTrack
@@ -106,6 +106,11 @@ class MediaClient:
         self._last_bytes_sent: tuple[float, int] | None = None
         self._player: MediaPlayer | None = None
         self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_connection_state_change)
+
+    def _on_connection_state_change(self) -> None:
+        if self.pc.connectionState == "connected":
+            receive_media_inline(self.pc)
 
     # ---- signaling ---------------------------------------------------------------------------
 

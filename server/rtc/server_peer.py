@@ -18,6 +18,7 @@ from .aiortc_seam import (
     intercept_keyframe_requests,
     negotiated_codecs,
     offer_as_negotiated,
+    receive_media_inline,
     set_sender_stream_id,
     transceiver_codecs_by_kind,
 )
@@ -287,4 +288,6 @@ class ServerPeer:
         self._on_track_published(self, published)
 
     def _on_connection_state_change(self) -> None:
+        if self.connection_state == "connected":
+            receive_media_inline(self.pc)
         self._on_connection_state(self, self.connection_state)

@@ -12,6 +12,7 @@ from aiortc.rtp import RTCP_RTPFB_NACK, HeaderExtensions, RtcpRtpfbPacket
 
 from server.rtc import MediaRoom
 from server.rtc.aiortc_seam import (
+    ICE_CONNECTION,
     RECEIVER_BITRATE_ESTIMATOR,
     RECEIVER_DECODER_QUEUE,
     RECEIVER_DECODER_THREAD,
@@ -21,6 +22,7 @@ from server.rtc.aiortc_seam import (
     SENDER_STREAM_ID,
     SUPPORTED_AIORTC_VERSION,
     TRANSCEIVER_CODECS,
+    _InlineRtpReceiver,
     check_aiortc_compatibility,
     decoder_thread_alive,
     installed_aiortc_version,
@@ -97,6 +99,11 @@ async def test_tapped_server_receivers_never_run_a_decoder(
 
 def test_direct_sending_relies_on_these_internals() -> None:
     # What PacketSender and RtpRoute replace or update (seam 6).
+    recv = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "data = self._rx_srtp.unprotect(data)" in recv
+    assert "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)" in recv
+    assert "arrival_time_ms = clock.current_ms()" in recv
+    assert "self.receiver.data_received(" in inspect.getsource(StunProtocol.datagram_received)
     send_rtp = inspect.getsource(RTCDtlsTransport._send_rtp)
     assert "self._tx_srtp.protect(data)" in send_rtp
     assert "await self.transport._send(data)" in send_rtp
@@ -137,3 +144,9 @@ async def test_forwarded_media_goes_out_through_the_packet_sender(
     assert video.sender.retransmitted == 1
     before = bob.frames_from("alice")
     await bob.wait_for_frames("alice", "video", before + 5)
+    # Media reached the server's and bob's receivers through the inline path, not aioice's queue.
+    for pc in (room.peer("alice").pc, bob.pc):
+        dtls = pc.getTransceivers()[0].receiver.transport
+        pair = getattr(dtls.transport, ICE_CONNECTION)._nominated[1]
+        inline = pair.protocol.datagram_received.__self__
+        assert isinstance(inline, _InlineRtpReceiver) and inline.packets > 0
