@@ -15,7 +15,9 @@ it measures the server with the publisher alone (N=0) and then with N subscriber
 The last line is `RESULT forward_vs_transcode_cpu_ratio=<ratio>`: transcode / forward marginal
 CPU per delivered video frame, at 4 subscribers.
 
-Usage: .venv/bin/python bench/forwarding.py [--seconds 5] [--subscribers 1,4,16]
+Each figure is the median of --repeat windows of --seconds each.
+
+Usage: .venv/bin/python bench/forwarding.py [--seconds 5] [--repeat 3] [--subscribers 1,4,16]
 """
 
 from __future__ import annotations
@@ -334,7 +336,16 @@ class Sample:
         return self.cpu_cores / (2 * self.subscribers) if self.subscribers else None
 
 
-def measure(server: Child, seconds: float, subscribers: Child | None, n: int) -> Sample:
+def measure(server: Child, seconds: float, subscribers: Child | None, n: int,
+            repeat: int = 1) -> Sample:
+    """The median (by server CPU) of `repeat` back-to-back windows: one window disturbed by
+    something else on the machine does not decide the result."""
+    samples = sorted((measure_once(server, seconds, subscribers, n) for _ in range(repeat)),
+                     key=lambda s: s.cpu_cores)
+    return samples[len(samples) // 2]
+
+
+def measure_once(server: Child, seconds: float, subscribers: Child | None, n: int) -> Sample:
     frames_start = subscribers.mark() if subscribers else 0
     cpu_start, wall_start = cpu_seconds(server.proc.pid), time.monotonic()
     time.sleep(seconds)
@@ -354,7 +365,7 @@ def run_mode(mode: str, ns: list[int], args: argparse.Namespace, port: int) -> l
         try:
             publisher.wait_for("READY")
             time.sleep(args.warmup)
-            samples.append(measure(server, args.seconds, None, 0))
+            samples.append(measure(server, args.seconds, None, 0, args.repeat))
             report(mode, samples[-1])
             for n in ns:
                 decode = n <= args.decode_limit
@@ -363,7 +374,7 @@ def run_mode(mode: str, ns: list[int], args: argparse.Namespace, port: int) -> l
                 try:
                     subs.wait_for("READY", timeout_s=120)
                     time.sleep(args.warmup)
-                    samples.append(measure(server, args.seconds, subs, n))
+                    samples.append(measure(server, args.seconds, subs, n, args.repeat))
                     report(mode, samples[-1], decode)
                 finally:
                     subs.stop()
@@ -441,6 +452,8 @@ def main() -> int:
         "(1 publisher, 640x480 VP8 + Opus, N subscribers).",
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="measurement window per N")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="windows per N; the median window (by server CPU) is reported")
     parser.add_argument("--warmup", type=float, default=2.0, help="settling time before each")
     parser.add_argument("--subscribers", default="1,4,16", help="comma-separated N values")
     parser.add_argument("--transcode-max", type=int, default=16,
