@@ -365,9 +365,11 @@ class _DatagramTransport(Protocol):
     implemented by the selector loop's transport, not declared by DatagramTransport)."""
 
     def sendto(self, data: bytes, addr: tuple[str, int]) -> None: ...
+    def get_extra_info(self, name: str) -> Any: ...
+    # Only asyncio's own datagram transports have these (not aioice's TurnTransport); they
+    # are called only when the route has a socket of its own, i.e. not through TURN.
     def is_closing(self) -> bool: ...
     def get_write_buffer_size(self) -> int: ...
-    def get_extra_info(self, name: str) -> Any: ...
 
 
 class RtpRoute:
@@ -410,8 +412,11 @@ class RtpRoute:
 
     @property
     def connected(self) -> bool:
-        # aiortc closes the ICE transport (and so this socket) when DTLS ends.
-        return not self._datagram.is_closing()
+        if self._socket is not None:
+            # A socket of our own: aiortc closes the ICE transport (and it) when DTLS ends.
+            return not self._datagram.is_closing()
+        # A TURN-relayed pair's transport (aioice TurnTransport) has no is_closing().
+        return self._dtls.state == "connected"
 
     def close(self) -> None:
         if self._socket is not None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +17,9 @@ class MediaConfig:
     """
 
     ice_servers: tuple[RTCIceServer, ...] = ()
+    # "relay": the server peer uses TURN-relayed candidates only (a media server that sits
+    # behind a NAT with no port forwarding); "all" (default) also its own addresses.
+    ice_transport_policy: Literal["all", "relay"] = "all"
     # None: unlimited. Counts participants, connected or not.
     max_participants: int | None = None
     # Caps the REMB the server sends to each video publisher; None: no cap.
@@ -29,4 +33,5 @@ class MediaConfig:
         return RTCConfiguration(
             iceServers=list(self.ice_servers) or None,
             bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            iceTransportPolicy=RTCIceTransportPolicy(self.ice_transport_policy),
         )
