@@ -92,14 +92,22 @@ class RecordingSender:
         return self.ok
 
 
+def forwarder(
+    track: PublishedTrack, sender: RecordingSender | None = None, track_id: str = "t"
+) -> tuple[ForwardingTrack, RecordingSender]:
+    """A forwarding track on `track`, attached, sending into a RecordingSender."""
+    forward = ForwardingTrack(track, track_id=track_id)
+    sender = sender or RecordingSender()
+    forward.bind(sender)
+    forward.attach()
+    return forward, sender
+
+
 async def test_forwarding_starts_at_a_keyframe_and_sends_timed_payloads(
     pc: RTCPeerConnection,
 ) -> None:
     track = publish(pc, "video")
-    forward = ForwardingTrack(track, track_id="alice~video~0")
-    sender = RecordingSender()
-    forward.bind(sender)
-    forward.attach()
+    forward, sender = forwarder(track, track_id="alice~video~0")
     inject(track, VP8_INTER, 0)
     inject(track, VP8_KEY, 3000)
     inject(track, VP8_INTER, 6000)
@@ -117,9 +125,7 @@ async def test_payloads_are_packetized_once_per_frame_for_all_subscribers(
     track = publish(pc, "video")
     senders = [RecordingSender() for _ in range(3)]
     for i, sender in enumerate(senders):
-        forward = ForwardingTrack(track, track_id=f"t{i}")
-        forward.bind(sender)
-        forward.attach()
+        forwarder(track, sender, track_id=f"t{i}")
     inject(track, VP8_KEY + bytes(3000), 0)
     payloads = [s.sent[0][0] for s in senders]
     assert len(payloads[0]) == 3  # 3 kB split into MTU-sized packets
@@ -128,10 +134,7 @@ async def test_payloads_are_packetized_once_per_frame_for_all_subscribers(
 
 async def test_audio_level_travels_with_the_frame(pc: RTCPeerConnection) -> None:
     track = publish(pc, "audio")
-    forward = ForwardingTrack(track, track_id="t")
-    sender = RecordingSender()
-    forward.bind(sender)
-    forward.attach()
+    _, sender = forwarder(track)
     inject(track, b"\x01", 960, level=25)
     assert sender.sent == [([b"\x01"], 960, 25)]
 
@@ -140,10 +143,7 @@ async def test_nothing_is_sent_before_the_sender_starts_and_video_resumes_at_a_k
     pc: RTCPeerConnection,
 ) -> None:
     track = publish(pc, "video")
-    forward = ForwardingTrack(track, track_id="t")
-    sender = RecordingSender(started=False)
-    forward.bind(sender)
-    forward.attach()
+    forward, sender = forwarder(track, RecordingSender(started=False))
     inject(track, VP8_KEY, 0)
     inject(track, VP8_INTER, 3000)
     assert sender.sent == [] and forward.stats.skipped == 2
@@ -156,10 +156,7 @@ async def test_nothing_is_sent_before_the_sender_starts_and_video_resumes_at_a_k
 
 async def test_a_failed_video_send_waits_for_the_next_keyframe(pc: RTCPeerConnection) -> None:
     track = publish(pc, "video")
-    forward = ForwardingTrack(track, track_id="t")
-    sender = RecordingSender()
-    forward.bind(sender)
-    forward.attach()
+    forward, sender = forwarder(track)
     inject(track, VP8_KEY, 0)
     sender.ok = False
     inject(track, VP8_INTER, 3000)
@@ -172,10 +169,7 @@ async def test_a_failed_video_send_waits_for_the_next_keyframe(pc: RTCPeerConnec
 
 async def test_detach_stops_forwarding_at_once(pc: RTCPeerConnection) -> None:
     track = publish(pc, "audio")
-    forward = ForwardingTrack(track, track_id="t")
-    sender = RecordingSender()
-    forward.bind(sender)
-    forward.attach()
+    forward, sender = forwarder(track)
     inject(track, b"\x01", 0)
     forward.detach()
     inject(track, b"\x02", 960)

@@ -28,6 +28,7 @@ from server.rtc.aiortc_seam import (
     installed_aiortc_version,
     sender_ssrcs,
 )
+from server.rtc.client import MediaClient
 from server.rtc.loopback import LoopbackSignaling
 
 from .conftest import TEST_FPS
@@ -79,13 +80,21 @@ def test_sender_routes_pli_and_fir_through_send_keyframe() -> None:
     assert "audio_level" in inspect.getsource(RTCRtpSender._run_rtp)
 
 
-async def test_tapped_server_receivers_never_run_a_decoder(
-    room: MediaRoom, signaling: LoopbackSignaling
-) -> None:
+async def alice_seen_by_bob(
+    room: MediaRoom, signaling: LoopbackSignaling, frames: int
+) -> MediaClient:
+    """Alice publishes, bob (publishing nothing) receives `frames` of her video; returns bob."""
     await signaling.connect("alice", fps=TEST_FPS)
     bob = await signaling.connect("bob", video=None, audio=False)
     room.set_subscriptions("bob", None)
-    await bob.wait_for_frames("alice", "video", 5)
+    await bob.wait_for_frames("alice", "video", frames)
+    return bob
+
+
+async def test_tapped_server_receivers_never_run_a_decoder(
+    room: MediaRoom, signaling: LoopbackSignaling
+) -> None:
+    await alice_seen_by_bob(room, signaling, 5)
     published = room.published_tracks("alice")
     assert {t.kind for t in published} == {"audio", "video"}
     receivers = [t.receiver for t in room.peer("alice").pc.getTransceivers()]
@@ -122,10 +131,7 @@ def test_direct_sending_relies_on_these_internals() -> None:
 async def test_forwarded_media_goes_out_through_the_packet_sender(
     room: MediaRoom, signaling: LoopbackSignaling
 ) -> None:
-    await signaling.connect("alice", fps=TEST_FPS)
-    bob = await signaling.connect("bob", video=None, audio=False)
-    room.set_subscriptions("bob", None)
-    await bob.wait_for_frames("alice", "video", 10)
+    bob = await alice_seen_by_bob(room, signaling, 10)
     outbound = list(room.peer("bob").outbound.values())
     assert {o.source.kind for o in outbound} == {"audio", "video"}
     for out in outbound:
