@@ -44,7 +44,6 @@ import re
 import socket
 import struct
 import sys
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -60,6 +59,7 @@ from aiortc import (
     RTCRtpSender,
     RTCRtpTransceiver,
 )
+from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcpeerconnection import is_codec_compatible as _is_codec_compatible
 from aiortc.rtcrtpparameters import (
@@ -67,9 +67,9 @@ from aiortc.rtcrtpparameters import (
     RTCRtpHeaderExtensionParameters,
     RTCRtpSendParameters,
 )
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtpPacket, is_rtcp
 
-from .rtp_writer import NTP_UNIX_OFFSET_S
+from .rtp_writer import ntp_milliseconds
 
 logger = logging.getLogger(__name__)
 
@@ -388,7 +388,6 @@ class RtpRoute:
         "_address",
         "_datagram",
         "_dtls",
-        "_gso",
         "_protect",
         "_sendto",
         "_socket",
@@ -408,7 +407,6 @@ class RtpRoute:
         self._sendto = datagram.sendto
         self._address = address
         self._socket = gso_socket
-        self._gso = gso_socket is not None
 
     @property
     def connected(self) -> bool:
@@ -422,7 +420,6 @@ class RtpRoute:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-            self._gso = False
 
     def send(self, packets: list[bytes]) -> int:
         """Protect and send packets in place; returns the bytes put on the wire."""
@@ -431,7 +428,8 @@ class RtpRoute:
         sent = 0
         start = 0
         # Datagrams the transport queued (socket buffer was full) must leave first.
-        if self._gso and len(data) > 1 and not self._datagram.get_write_buffer_size():
+        if (self._socket is not None and len(data) > 1
+                and not self._datagram.get_write_buffer_size()):
             sent, start = self._send_segmented(data)
         sendto, address = self._sendto, self._address
         for datagram in data[start:]:
@@ -486,6 +484,14 @@ def _gso_socket(datagram: _DatagramTransport) -> socket.socket | None:
     return sock
 
 
+def nominated_pair(dtls: RTCDtlsTransport) -> Any:
+    """The aioice `CandidatePair` ICE nominated for `dtls` (component 1), or None yet."""
+    nominated = getattr(getattr(dtls.transport, ICE_CONNECTION, None), ICE_NOMINATED, None)
+    if not isinstance(nominated, dict):
+        raise AiortcSeamError("aioice Connection._nominated is gone")
+    return nominated.get(1)
+
+
 def rtp_route(dtls: RTCDtlsTransport) -> RtpRoute | None:
     """The direct route for `dtls`'s RTP (shared by its senders), None while not connected."""
     route = _ROUTES.get(dtls)
@@ -497,11 +503,9 @@ def rtp_route(dtls: RTCDtlsTransport) -> RtpRoute | None:
     if dtls.state != "connected":
         return None
     srtp = getattr(dtls, DTLS_TX_SRTP, None)
-    connection = getattr(dtls.transport, ICE_CONNECTION, None)
-    nominated = getattr(connection, ICE_NOMINATED, None)
-    if srtp is None or not isinstance(nominated, dict):
-        raise AiortcSeamError("RTCDtlsTransport._tx_srtp / aioice Connection._nominated are gone")
-    pair = nominated.get(1)
+    if srtp is None:
+        raise AiortcSeamError("RTCDtlsTransport._tx_srtp is gone")
+    pair = nominated_pair(dtls)
     if pair is None:
         return None
     datagram = pair.protocol.transport
@@ -535,18 +539,16 @@ class _InlineRtpReceiver:
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         srtp = getattr(self._dtls, DTLS_RX_SRTP)
         if not (srtp is not None and len(data) > 12 and 127 < data[0] < 192
-                and not 191 < data[1] < 209):
+                and not is_rtcp(data)):
             self._fallback(data, addr)
             return
-        arrival_ms = int((time.time() + NTP_UNIX_OFFSET_S) * 1000)
+        arrival_ms = ntp_milliseconds()
         try:
             plain = srtp.unprotect(data)
         except pylibsrtp.Error:
             return
         self.packets += 1
-        dtls = self._dtls
-        setattr(dtls, DTLS_RX_PACKETS, getattr(dtls, DTLS_RX_PACKETS) + 1)
-        setattr(dtls, DTLS_RX_BYTES, getattr(dtls, DTLS_RX_BYTES) + len(data))
+        _add_to_counters(self._dtls, (DTLS_RX_PACKETS, 1), (DTLS_RX_BYTES, len(data)))
         coroutine = self._handle(plain, arrival_time_ms=arrival_ms)
         try:
             coroutine.send(None)
@@ -565,11 +567,9 @@ def receive_rtp_inline(dtls: RTCDtlsTransport) -> bool:
     Call once DTLS is connected; False when there is nothing to install on yet."""
     if dtls.state != "connected":
         return False
-    connection = getattr(dtls.transport, ICE_CONNECTION, None)
-    nominated = getattr(connection, ICE_NOMINATED, None)
-    if not isinstance(nominated, dict) or not hasattr(dtls, DTLS_RX_SRTP):
-        raise AiortcSeamError("aioice Connection._nominated / RTCDtlsTransport._rx_srtp are gone")
-    pair = nominated.get(1)
+    if not hasattr(dtls, DTLS_RX_SRTP):
+        raise AiortcSeamError("RTCDtlsTransport._rx_srtp is gone")
+    pair = nominated_pair(dtls)
     if pair is None:
         return False
     current = pair.protocol.datagram_received
@@ -591,7 +591,11 @@ def receive_media_inline(pc: RTCPeerConnection) -> None:
 
 def count_sent(dtls: RTCDtlsTransport, *, packets: int, octets: int) -> None:
     """Add directly sent packets to the DTLS transport's own counters (its getStats)."""
-    for name, value in ((DTLS_TX_PACKETS, packets), (DTLS_TX_BYTES, octets)):
+    _add_to_counters(dtls, (DTLS_TX_PACKETS, packets), (DTLS_TX_BYTES, octets))
+
+
+def _add_to_counters(dtls: RTCDtlsTransport, *increments: tuple[str, int]) -> None:
+    for name, value in increments:
         setattr(dtls, name, getattr(dtls, name) + value)
 
 
@@ -647,10 +651,6 @@ class _NegotiatedHeaderExtensions(dict[str, list[RTCRtpHeaderExtensionParameters
         ]
 
 
-def _is_rtx(codec: RTCRtpCodecParameters) -> bool:
-    return codec.mimeType.lower().endswith("/rtx")
-
-
 def _pt(codec: RTCRtpCodecParameters) -> int:
     if codec.payloadType is None:
         raise AiortcSeamError(f"{codec.mimeType} has no payload type")
@@ -682,13 +682,13 @@ def _codecs_keeping_payload_types(
         ours = negotiated.get(kind, [])
         assigned: dict[int, int] = {}  # aiortc's payload type -> the one we offer
         for codec in defaults[kind]:
-            if _is_rtx(codec):
+            if is_rtx(codec):
                 continue
             match = next(
                 (
                     n
                     for n in ours
-                    if not _is_rtx(n)
+                    if not is_rtx(n)
                     and n.payloadType not in assigned.values()
                     and _is_codec_compatible(codec, n)
                 ),
@@ -697,13 +697,13 @@ def _codecs_keeping_payload_types(
             assigned[_pt(codec)] = _pt(match) if match is not None else free(_pt(codec))
         table: list[RTCRtpCodecParameters] = []
         for codec in defaults[kind]:
-            if not _is_rtx(codec):
+            if not is_rtx(codec):
                 table.append(dataclasses.replace(codec, payloadType=assigned[_pt(codec)]))
                 continue
             apt = assigned.get(int(str(codec.parameters.get("apt", -1))))
             if apt is None:
                 continue
-            rtx = next((n for n in ours if _is_rtx(n) and n.parameters.get("apt") == apt), None)
+            rtx = next((n for n in ours if is_rtx(n) and n.parameters.get("apt") == apt), None)
             pt = _pt(rtx) if rtx is not None else free(_pt(codec))
             table.append(dataclasses.replace(codec, payloadType=pt, parameters={"apt": apt}))
         tables[kind] = table

@@ -16,6 +16,7 @@ import random
 from collections.abc import Callable
 
 from aiortc import RTCRtpSender
+from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
 from .aiortc_seam import (
@@ -28,16 +29,19 @@ from .aiortc_seam import (
     send_rtp,
     sender_ssrcs,
 )
-from .rtp_writer import HeaderExtensionIds, RtpWriter, abs_send_time, ntp_time, rtx_packet
+from .rtp_writer import (
+    HeaderExtensionIds,
+    RtpWriter,
+    abs_send_time,
+    ntp_time,
+    rtx_packet,
+)
+from .rtp_writer import sequence_number as rtp_sequence_number
 
 logger = logging.getLogger(__name__)
 
 # Packets kept for retransmission (NACK); ~0.5 s of 640x480 video, as aiortc keeps.
 HISTORY_SIZE = 128
-
-
-def _is_rtx(codec: RTCRtpCodecParameters) -> bool:
-    return codec.mimeType.lower().endswith("/rtx")
 
 
 class PacketSender:
@@ -77,7 +81,7 @@ class PacketSender:
         return self._packets
 
     def _started(self, parameters: RTCRtpSendParameters) -> None:
-        codecs = [c for c in parameters.codecs if not _is_rtx(c)]
+        codecs = [c for c in parameters.codecs if not is_rtx(c)]
         payload_type = codecs[0].payloadType if codecs else None
         if payload_type is None:
             logger.error("sender started without a media codec: %s", parameters.codecs)
@@ -85,7 +89,7 @@ class PacketSender:
         codec = codecs[0]
         self._rtx_payload_type = next(
             (c.payloadType for c in parameters.codecs
-             if _is_rtx(c) and str(c.parameters.get("apt")) == str(codec.payloadType)),
+             if is_rtx(c) and str(c.parameters.get("apt")) == str(codec.payloadType)),
             None,
         )
         ssrc, _ = sender_ssrcs(self._sender)
@@ -120,7 +124,7 @@ class PacketSender:
         count_sent(self._sender.transport, packets=len(packets), octets=wire_bytes)
         history = self._history
         for packet in packets:
-            history[((packet[2] << 8) | packet[3]) % HISTORY_SIZE] = packet
+            history[rtp_sequence_number(packet) % HISTORY_SIZE] = packet
         self._packets += len(payloads)
         self._octets += sum(len(p) for p in payloads)
         report_sent(
@@ -134,7 +138,7 @@ class PacketSender:
 
     async def _retransmit(self, sequence_number: int) -> None:
         packet = self._history[sequence_number % HISTORY_SIZE]
-        if packet is None or ((packet[2] << 8) | packet[3]) != sequence_number:
+        if packet is None or rtp_sequence_number(packet) != sequence_number:
             return
         if self._rtx_payload_type is not None:
             _, rtx_ssrc = sender_ssrcs(self._sender)

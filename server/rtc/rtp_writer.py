@@ -139,6 +139,17 @@ class RtpWriter:
         return out
 
 
+def sequence_number(packet: bytes) -> int:
+    """The sequence number of a plain RTP packet."""
+    return (packet[2] << 8) | packet[3]
+
+
+def ntp_milliseconds(now: float | None = None) -> int:
+    """Milliseconds since the NTP epoch: aiortc's arrival-time unit (`clock.current_ms`)."""
+    seconds = time.time() if now is None else now
+    return int((seconds + NTP_UNIX_OFFSET_S) * 1000)
+
+
 def rtx_packet(
     original: bytes, *, payload_type: int, sequence_number: int, ssrc: int
 ) -> bytes:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import SessionDescription, candidate_from_sdp
@@ -270,7 +271,7 @@ class ServerPeer:
         if transceiver is None or transceiver.mid is None:
             logger.error("%s: track event without a negotiated transceiver", self.participant_id)
             return
-        codecs = [c for c in negotiated_codecs(transceiver) if not c.mimeType.endswith("/rtx")]
+        codecs = [c for c in negotiated_codecs(transceiver) if not is_rtx(c)]
         if not codecs:
             logger.error("%s: no media codec negotiated for %s", self.participant_id, track.kind)
             return

@@ -12,7 +12,6 @@ from aiortc.rtp import RTCP_RTPFB_NACK, HeaderExtensions, RtcpRtpfbPacket
 
 from server.rtc import MediaRoom
 from server.rtc.aiortc_seam import (
-    ICE_CONNECTION,
     RECEIVER_BITRATE_ESTIMATOR,
     RECEIVER_DECODER_QUEUE,
     RECEIVER_DECODER_THREAD,
@@ -26,10 +25,12 @@ from server.rtc.aiortc_seam import (
     check_aiortc_compatibility,
     decoder_thread_alive,
     installed_aiortc_version,
+    nominated_pair,
     sender_ssrcs,
 )
 from server.rtc.client import MediaClient
 from server.rtc.loopback import LoopbackSignaling
+from server.rtc.rtp_writer import sequence_number
 
 from .conftest import TEST_FPS
 
@@ -144,7 +145,7 @@ async def test_forwarded_media_goes_out_through_the_packet_sender(
     video = next(o for o in outbound if o.source.kind == "video")
     ssrc, _ = sender_ssrcs(video.transceiver.sender)
     history = [p for p in video.sender._history if p is not None]
-    seq = int.from_bytes(history[-1][2:4], "big")
+    seq = sequence_number(history[-1])
     nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=ssrc, lost=[seq])
     await video.transceiver.sender._handle_rtcp_packet(nack)
     assert video.sender.retransmitted == 1
@@ -153,6 +154,6 @@ async def test_forwarded_media_goes_out_through_the_packet_sender(
     # Media reached the server's and bob's receivers through the inline path, not aioice's queue.
     for pc in (room.peer("alice").pc, bob.pc):
         dtls = pc.getTransceivers()[0].receiver.transport
-        pair = getattr(dtls.transport, ICE_CONNECTION)._nominated[1]
+        pair = nominated_pair(dtls)
         inline = pair.protocol.datagram_received.__self__
         assert isinstance(inline, _InlineRtpReceiver) and inline.packets > 0

@@ -14,7 +14,7 @@ import pytest
 from aiortc import RTCIceServer
 
 from server.rtc import MediaConfig, MediaRoom
-from server.rtc.aiortc_seam import ICE_CONNECTION, ICE_NOMINATED, _InlineRtpReceiver
+from server.rtc.aiortc_seam import _InlineRtpReceiver, nominated_pair
 from server.rtc.loopback import LoopbackSignaling
 
 from ..conftest import _free_port, skip_or_fail
@@ -82,11 +82,11 @@ async def test_forwarding_through_a_turn_relay(relayed_room: MediaRoom) -> None:
         await bob.wait_for_frames("alice", "audio", 10)
         for pid in ("alice", "bob"):
             dtls = relayed_room.peer(pid).pc.getTransceivers()[0].receiver.transport
-            pair = getattr(getattr(dtls.transport, ICE_CONNECTION), ICE_NOMINATED)[1]
+            pair = nominated_pair(dtls)
             assert pair.local_candidate.type == "relay"
         # Alice's media came in through the inline path, bob's went out by the PacketSender.
         alice_dtls = relayed_room.peer("alice").pc.getTransceivers()[0].receiver.transport
-        pair = getattr(getattr(alice_dtls.transport, ICE_CONNECTION), ICE_NOMINATED)[1]
+        pair = nominated_pair(alice_dtls)
         inline = pair.protocol.datagram_received.__self__
         assert isinstance(inline, _InlineRtpReceiver) and inline.packets > 0
         outbound = relayed_room.peer("bob").outbound.values()
