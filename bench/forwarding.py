@@ -39,7 +39,8 @@ from aiohttp import ClientSession, WSMsgType, web
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
+sys.path.insert(0, str(REPO / "bench"))
+import _loopback  # noqa: E402,F401  (media on 127.0.0.1)
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.contrib.media import MediaBlackhole, MediaRelay  # noqa: E402
 from aiortc.mediastreams import MediaStreamTrack  # noqa: E402

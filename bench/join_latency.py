@@ -23,6 +23,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+import _loopback  # noqa: E402,F401  (media on 127.0.0.1)
 
 
 def free_port() -> int:

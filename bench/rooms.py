@@ -34,6 +34,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+import _loopback  # noqa: E402,F401  (media on 127.0.0.1)
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -24,9 +24,10 @@ from server.api.routes import (
     terminals,
     transcripts,
 )
-from server.config import Settings
+from server.config import ConfigError, Settings
 from server.db import Database
 from server.metrics import Metrics
+from server.rtc.host_addresses import HostAddressError, limit_host_addresses
 from server.security.ratelimit import make_limiter
 from server.security.tokens import TokenSigner
 from server.state import STATE_KEY, AppState
@@ -142,6 +143,12 @@ async def _spa_index(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(settings: Settings) -> web.Application:
+    if settings.ice_addresses:
+        # Process-wide (aioice has one address lookup); an unknown entry fails start-up here.
+        try:
+            limit_host_addresses(settings.ice_addresses)
+        except HostAddressError as exc:
+            raise ConfigError(f"配置无效 / invalid configuration: {exc}") from exc
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.effective_recordings_dir.mkdir(parents=True, exist_ok=True)
     app = web.Application(

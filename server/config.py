@@ -46,6 +46,10 @@ class Settings(BaseModel):
     # STUN/TURN for clients behind NAT. Empty by default: host candidates suffice on a LAN and
     # an unreachable STUN server would only delay every connection.
     ice_servers: list[IceServer] = Field(default_factory=list)
+    # Local addresses or interface names the media server offers as ICE host candidates (e.g.
+    # ["203.0.113.7"], ["eth0"], ["127.0.0.1"]). Empty: every non-loopback address (aioice's
+    # default). Loopback is offered only when named; tests and benchmarks use 127.0.0.1.
+    ice_addresses: list[str] = Field(default_factory=list)
     # Signs join links and staff session tokens. Empty: generated once into <data_dir>/secret.key.
     secret_key: SecretStr = SecretStr("")
     join_link_ttl_hours: float = Field(default=72.0, gt=0)
@@ -149,6 +153,8 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
             if name == "ice_servers":
                 # Comma-separated URLs; credentials only through the TOML file.
                 out[name] = [{"urls": [u.strip()]} for u in raw.split(",") if u.strip()]
+            elif name == "ice_addresses":
+                out[name] = [a.strip() for a in raw.split(",") if a.strip()]
             else:
                 out[name] = raw
     return out

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
 
+from server.rtc.host_addresses import HostAddressError, limit_host_addresses
 from signaling.client import RoomClient, SignalingFailure, split_join_url
 
 OUTCOMES = {
@@ -58,6 +60,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "height}], rtt_ms",
     )
     p.add_argument(
+        "--ice-address",
+        action="append",
+        metavar="ADDR",
+        help="gather ICE host candidates only on this address or interface (repeatable; "
+        "loopback only when named, e.g. 127.0.0.1). Default: $SHARED_COURT_ICE_ADDRESSES, "
+        "else every non-loopback address",
+    )
+    p.add_argument(
         "--wait-admission",
         type=float,
         default=120.0,
@@ -67,6 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 async def run_probe(args: argparse.Namespace) -> dict[str, Any]:
     base, token = split_join_url(args.join_url)
+    addresses = args.ice_address or os.environ.get("SHARED_COURT_ICE_ADDRESSES", "").split(",")
+    limit_host_addresses(addresses)
     client = RoomClient(
         base, token=token, video=None if args.no_video else args.codec, media_file=args.media
     )
@@ -78,20 +90,25 @@ async def run_probe(args: argparse.Namespace) -> dict[str, Any]:
         "received": [],
         "rtt_ms": None,
     }
-    admitted_ids: set[str] = set()
+    # Last admission attempt per participant: someone who left and came back is in the lobby
+    # again and is admitted again; a refused attempt is retried after a pause, not in a loop.
+    attempted: dict[str, float] = {}
 
     async def admit_waiting() -> None:
+        now = time.monotonic()
         for p in client.lobby():
-            if p["participant_id"] not in admitted_ids and p.get("consented"):
-                admitted_ids.add(p["participant_id"])
-                try:
-                    # With the identity check required, a line check admits with a logged reason.
-                    await client.call("admit", {
-                        "participant_id": p["participant_id"],
-                        "override_reason": "线路检测（probe --admit-all）/ line check",
-                    })
-                except SignalingFailure:
-                    admitted_ids.discard(p["participant_id"])
+            pid = p["participant_id"]
+            if not p.get("consented") or now - attempted.get(pid, -1e9) < 2.0:
+                continue
+            attempted[pid] = now
+            try:
+                # With the identity check required, a line check admits with a logged reason.
+                await client.call("admit", {
+                    "participant_id": pid,
+                    "override_reason": "线路检测（probe --admit-all）/ line check",
+                })
+            except SignalingFailure:
+                pass
 
     try:
         await client.connect()
@@ -144,6 +161,9 @@ async def run_probe(args: argparse.Namespace) -> dict[str, Any]:
 def probe_main(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(run_probe(args))
+    except HostAddressError as exc:
+        print(f"shared-court probe: {exc}", file=sys.stderr)
+        return 2
     except (SignalingFailure, TimeoutError, ValueError, OSError) as exc:
         print(f"shared-court probe: 无法加入 / could not join: {exc}", file=sys.stderr)
         return 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -15,10 +16,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from server.app import create_app
 from server.config import Settings
 from server.models import Court, User, UserRole
+from server.rtc.host_addresses import limit_host_addresses
 from server.security.passwords import hash_password
 from server.state import STATE_KEY
 
 PASSWORD = "correct-horse-battery"
+
+# Every test's media stays on loopback: in-process peers (server and clients) gather only
+# 127.0.0.1, and every server, probe and bench process a test starts inherits the setting.
+LOOPBACK = "127.0.0.1"
+os.environ["SHARED_COURT_ICE_ADDRESSES"] = LOOPBACK
+limit_host_addresses([LOOPBACK])
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +51,7 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         public_url="http://court.test",
         identity_check_required=False,
+        ice_addresses=[LOOPBACK],
         # Webhook tests deliver to a receiver on 127.0.0.1.
         webhook_allow_private_targets=True,
     )

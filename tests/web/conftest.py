@@ -29,6 +29,8 @@ CHROMIUM_ARGS = [
     "--no-sandbox",
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
+    # Chromium offers 127.0.0.1 too (the server offers only 127.0.0.1: ice_addresses).
+    "--allow-loopback-in-peer-connection",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
