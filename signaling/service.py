@@ -508,7 +508,8 @@ class SignalingService:
     async def _active_speaker(self, live: LiveRoom, pid: str | None) -> None:
         speaker = live.room.members.get(pid) if pid else None
         group = speaker.group if speaker else None
-        for m in live.room.members.values():
+        # A copy: members may arrive while the emits below are awaited.
+        for m in list(live.room.members.values()):
             if m.sid is None or m.presence != Presence.admitted:
                 continue
             # Across caucus groups not even "who is talking" leaks.

@@ -24,9 +24,15 @@ logger = logging.getLogger(__name__)
 TRACK_ID_SEPARATOR = "~"
 
 
-def published_track_id(publisher_id: str, kind: MediaKind, mid: str) -> str:
-    """Stable id of a published track; subscribers see it as their remote track's id (msid)."""
-    return TRACK_ID_SEPARATOR.join((publisher_id, kind, mid))
+def published_track_id(publisher_id: str, kind: MediaKind, mid: str, incarnation: int = 1) -> str:
+    """Id of a published track; subscribers see it as their remote track's id (msid).
+
+    `incarnation` counts the publisher's peer connections in the room. A publisher who reloads
+    or reconnects publishes on the same mids again, and the subscriber's retired (inactive)
+    m-line of the old track keeps its msid: without the count the new m-line would repeat it,
+    and Chromium rejects the whole offer ("Duplicate a=msid lines detected").
+    """
+    return TRACK_ID_SEPARATOR.join((publisher_id, kind, f"{incarnation}.{mid}"))
 
 
 def publisher_of_track_id(track_id: str) -> str | None:
@@ -59,13 +65,15 @@ class PublishedTrack:
         mid: str,
         codec: RTCRtpCodecParameters,
         receiver: RTCRtpReceiver,
+        incarnation: int = 1,
         keyframe_interval_s: float = 0.5,
         max_bitrate_bps: int | None = None,
     ) -> None:
         self.publisher_id = publisher_id
         self.kind: MediaKind = kind
         self.mid = mid
-        self.id = published_track_id(publisher_id, kind, mid)
+        self.incarnation = incarnation
+        self.id = published_track_id(publisher_id, kind, mid, incarnation)
         self.codec = codec
         self.stats = PublicationStats()
         self._sinks: list[FrameSink] = []

@@ -76,6 +76,9 @@ class MediaRoom:
         self._subscriptions: dict[str, frozenset[str] | None] = {}
         self._muted: dict[tuple[str, MediaKind], bool] = {}
         self._negotiation_scheduled: set[str] = set()
+        # Peer connections created per participant so far (kept after remove_peer: a
+        # participant who leaves and comes back must not reuse a track id).
+        self._incarnations: dict[str, int] = {}
         self._speakers = ActiveSpeakerDetector(
             self._emit_active_speaker, interval_s=self.config.active_speaker_interval_s
         )
@@ -121,11 +124,14 @@ class MediaRoom:
         old = self._peers.pop(participant_id, None)
         if old is not None:
             await self._close_peer(old)
+        incarnation = self._incarnations.get(participant_id, 0) + 1
+        self._incarnations[participant_id] = incarnation
         peer = ServerPeer(
             participant_id,
             self.config,
             on_track_published=self._on_track_published,
             on_connection_state=self._on_connection_state,
+            incarnation=incarnation,
         )
         self._peers[participant_id] = peer
         self._subscriptions.setdefault(participant_id, frozenset())

@@ -70,8 +70,12 @@ class ServerPeer:
         *,
         on_track_published: Callable[[ServerPeer, PublishedTrack], None],
         on_connection_state: Callable[[ServerPeer, str], None],
+        incarnation: int = 1,
     ) -> None:
         self.participant_id = participant_id
+        # Which of the participant's peer connections in the room this is (1, 2, … per reload
+        # or reconnect); part of every published track's id.
+        self.incarnation = incarnation
         self._config = config
         self._on_track_published = on_track_published
         self._on_connection_state = on_connection_state
@@ -282,6 +286,7 @@ class ServerPeer:
             mid=transceiver.mid,
             codec=codecs[0],
             receiver=transceiver.receiver,
+            incarnation=self.incarnation,
             keyframe_interval_s=self._config.keyframe_request_interval_s,
             max_bitrate_bps=self._config.max_video_bitrate_bps,
         )

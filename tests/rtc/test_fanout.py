@@ -107,7 +107,7 @@ async def test_forwarding_starts_at_a_keyframe_and_sends_timed_payloads(
     pc: RTCPeerConnection,
 ) -> None:
     track = publish(pc, "video")
-    forward, sender = forwarder(track, track_id="alice~video~0")
+    forward, sender = forwarder(track, track_id="alice~video~1.0")
     inject(track, VP8_INTER, 0)
     inject(track, VP8_KEY, 3000)
     inject(track, VP8_INTER, 6000)

@@ -490,9 +490,11 @@ export class RoomClient {
 
   private onServerOffer(d: { sdp: string; type: string }): void {
     if (!this.negotiator || !d?.sdp) return
-    this.negotiator.handleRemoteOffer(d.sdp).catch(() => {
-      // A broken renegotiation: start a fresh peer connection.
-      this.scheduleMediaRestart(500)
+    this.negotiator.handleRemoteOffer(d.sdp).catch((err: unknown) => {
+      console.warn('server offer failed', err)
+      // A broken renegotiation: start a fresh peer connection, even if ICE is still connected
+      // (it carries nothing new until a renegotiation succeeds).
+      this.scheduleMediaRestart(500, true)
     })
   }
 
@@ -518,13 +520,13 @@ export class RoomClient {
     this.state.remoteVersion++
   }
 
-  private scheduleMediaRestart(delay: number): void {
+  private scheduleMediaRestart(delay: number, force = false): void {
     if (this.restartTimer) return
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null
       if (['ended', 'dismissed', 'error', 'lobby'].includes(this.state.phase)) return
       if (!this.socket?.connected) return // rejoin on reconnect starts media again
-      if (this.pc && this.pc.connectionState === 'connected') return
+      if (!force && this.pc && this.pc.connectionState === 'connected') return
       if (this.state.room?.you?.presence !== 'admitted') return
       this.startMedia()
     }, delay)

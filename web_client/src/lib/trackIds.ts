@@ -1,4 +1,4 @@
-// The server forwards each publisher's tracks with msid "<publisher_id> <publisher_id>~<kind>~<mid>"
+// The server forwards each publisher's tracks with msid "<publisher_id> <publisher_id>~<kind>~<incarnation>.<mid>"
 // (server/rtc/publication.py published_track_id, server/rtc/aiortc_seam.py set_sender_stream_id).
 
 export const TRACK_ID_SEPARATOR = '~'
