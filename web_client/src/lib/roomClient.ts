@@ -4,6 +4,7 @@ import { markRaw, reactive } from 'vue'
 import { Negotiator } from './negotiation'
 import { qualityBetween, sampleStats, type Quality, type StatsSample } from './quality'
 import { publisherOfTrackEvent } from './trackIds'
+import { receivedByPublisher, updateFlow, type Flow, type Received } from './mediaFlow'
 import type { AgreementKind, AgreementView, Alert, Caption, ChatMessage, IceServer, RoomParticipant, RoomState } from './types'
 import { DEAD_LINK_CODES } from './api'
 
@@ -89,6 +90,12 @@ export class RoomClient {
     chat: [] as ChatMessage[],
     captions: [] as NormalizedCaption[],
     quality: 'unknown' as Quality,
+    /** Per publisher: when its video frames / audio samples last arrived (tiles say 无画面). */
+    flow: {} as Record<string, Flow>,
+    /** When the current peer connection's media started flowing (grace before 无画面). */
+    mediaSince: 0,
+    /** Why we are reconnecting: this device is offline, or the server went away. */
+    lostCause: null as 'network' | 'server' | null,
     mediaState: 'new' as string,
     error: null as { code: string; message: string } | null,
     ended: null as { outcome: string; note: string } | null,
@@ -234,6 +241,7 @@ export class RoomClient {
       return
     }
     this.everJoined = true
+    this.state.lostCause = null
     this.state.error = null
     this.state.attempts = 0
     const room = ack.room as RoomState | undefined
@@ -268,12 +276,20 @@ export class RoomClient {
     } else {
       this.state.attempts += 1
     }
-    if (this.everJoined) this.state.phase = 'reconnecting'
-    else this.state.error = { code: 'unreachable', message: err.message }
+    if (this.everJoined) {
+      this.state.phase = 'reconnecting'
+      this.state.lostCause = this.lossCause()
+    } else this.state.error = { code: 'unreachable', message: err.message }
+  }
+
+  /** A lost connection is the server's fault when this device still has a network. */
+  private lossCause(): 'network' | 'server' {
+    return typeof navigator !== 'undefined' && navigator.onLine === false ? 'network' : 'server'
   }
 
   private onDisconnect(reason: string): void {
     if (this.closedByUs || ['ended', 'dismissed', 'error'].includes(this.state.phase)) return
+    this.state.lostCause = reason === 'io client disconnect' ? null : this.lossCause()
     if (this.state.phase === 'room' || this.state.phase === 'reconnecting') this.state.phase = 'reconnecting'
     else if (this.state.phase === 'lobby') this.state.phase = 'connecting'
     this.closePeer()
@@ -284,6 +300,7 @@ export class RoomClient {
   }
 
   private onOffline(): void {
+    this.state.lostCause = 'network'
     if (this.state.phase === 'room') this.state.phase = 'reconnecting'
   }
 
@@ -532,20 +549,43 @@ export class RoomClient {
     }, delay)
   }
 
+  private lastReceived: Record<string, Received> = {}
+  private statsTicks = 0
+
+  /** What arrived so far from each publisher on the current peer connection (tests, tiles). */
+  async received(): Promise<Record<string, Received>> {
+    const pc = this.pc
+    if (!pc) return {}
+    return receivedByPublisher(await pc.getStats(), pc.remoteDescription?.sdp)
+  }
+
   private startStats(): void {
     if (this.statsTimer) clearInterval(this.statsTimer)
     this.lastSample = null
+    this.lastReceived = {}
+    this.statsTicks = 0
+    this.state.flow = {}
+    this.state.mediaSince = Date.now()
     this.statsTimer = setInterval(async () => {
       const pc = this.pc
       if (!pc) return
       try {
-        const sample = sampleStats(await pc.getStats())
-        this.state.quality = qualityBetween(this.lastSample, sample)
-        this.lastSample = sample
+        const report = await pc.getStats()
+        if (pc !== this.pc) return
+        const now = Date.now()
+        const received = receivedByPublisher(report, pc.remoteDescription?.sdp)
+        updateFlow(this.state.flow, this.lastReceived, received, now)
+        this.lastReceived = received
+        // Connection quality over two-second intervals, the per-publisher flow every second.
+        if (this.statsTicks++ % 2 === 0) {
+          const sample = sampleStats(report)
+          this.state.quality = qualityBetween(this.lastSample, sample)
+          this.lastSample = sample
+        }
       } catch {
         this.state.quality = 'unknown'
       }
-    }, 2000)
+    }, 1000)
   }
 
   private closePeer(): void {
