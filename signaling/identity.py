@@ -27,6 +27,8 @@ class Identity:
     role_label: str
     actor: str  # for the audit log
     invite_id: str | None = None
+    # Authenticated by a staff login (session cookie), not by a join link.
+    staff_login: bool = False
 
 
 async def authenticate(state: AppState, request: Any, auth: Any) -> Identity:
@@ -78,4 +80,5 @@ async def authenticate(state: AppState, request: Any, auth: Any) -> Identity:
             role_label=participant.role_label,
             actor=actor,
             invite_id=invite_id,
+            staff_login=invite_id is None,
         )

@@ -46,6 +46,8 @@ class Member:
     was_admitted: bool = False
     # Masked identity and its verification (set by signaling.identity_check); never the number.
     identity: dict[str, Any] | None = None
+    # The seat is held through a staff login (not a join link): a link may not take it over.
+    staff_login: bool = False
 
     @property
     def verified(self) -> bool:
@@ -116,13 +118,36 @@ class Room:
         sid: str,
         grace_seconds: float,
         now: float | None = None,
+        staff_login: bool = False,
     ) -> Member:
         """A participant's socket joined. Staff enter directly; others wait in the lobby unless
-        they were admitted before and come back within the grace period."""
+        they were admitted before and come back within the grace period.
+
+        A staff seat held through a staff login (or kept for it during the grace period) is
+        never taken over by someone who only has the seat's join link."""
         now = time.time() if now is None else now
         if self.ended:
             raise SignalingError("session_ended", "调解已结束 / this session has ended")
         m = self.members.get(pid)
+        if (
+            m is not None
+            and kind in STAFF_KINDS
+            and m.staff_login
+            and not staff_login
+            and (
+                m.presence == Presence.admitted
+                or (
+                    m.presence == Presence.reconnecting
+                    and m.disconnected_at is not None
+                    and now - m.disconnected_at <= grace_seconds
+                )
+            )
+        ):
+            raise SignalingError(
+                "seat_taken",
+                "该席位正由已登录的工作人员使用，请通过工作人员登录进入 / this seat is in use by "
+                "a signed-in staff member: sign in to take it",
+            )
         if m is not None and m.presence in (Presence.denied, Presence.removed):
             raise SignalingError(
                 "not_allowed", "您已被调解员移出本次调解 / you were removed from this session"
@@ -138,6 +163,7 @@ class Room:
             m = Member(pid, kind, display_name, role_label)
             self.members[pid] = m
         m.sid = sid
+        m.staff_login = staff_login
         returning = (
             m.was_admitted
             and m.presence in (Presence.reconnecting, Presence.admitted)

@@ -29,7 +29,7 @@ from server.state import AppState
 from signaling import protocol as p
 from signaling.identity import Identity, authenticate
 from signaling.protocol import SignalingError
-from signaling.room import Presence, Room
+from signaling.room import STAFF_KINDS, Member, Presence, Room
 from signaling.routing import LocalRouter, RedisRouter, RoomRouter
 
 log = logging.getLogger(__name__)
@@ -292,6 +292,20 @@ class SignalingService:
             presence_before=before.value,
         )
 
+    async def _notify_staff(
+        self, live: LiveRoom, reason: str, about: Member, message: str
+    ) -> None:
+        """A notice for the mediators and clerks in the room (shown in their alert bar)."""
+        payload = {
+            "reason": reason,
+            "participant_id": about.pid,
+            "display_name": about.display_name,
+            "message": message,
+        }
+        for m in list(live.room.members.values()):
+            if m.kind in STAFF_KINDS and m.sid is not None and m.pid != about.pid:
+                await self._emit("room_notice", payload, m.sid)
+
     async def _expire(self, live: LiveRoom) -> None:
         async with live.lock:
             gone = live.room.expire_reconnecting(self.state.settings.reconnect_grace_seconds)
@@ -316,6 +330,7 @@ class SignalingService:
                 ident.role_label,
                 sid,
                 self.state.settings.reconnect_grace_seconds,
+                staff_login=ident.staff_login,
             )
             timer = live.grace_tasks.pop(m.pid, None)
             if timer:
@@ -323,19 +338,35 @@ class SignalingService:
             if ev.consent:
                 live.room.consent(m.pid)
             await self.sio.enter_room(sid, f"session:{ident.session_id}")
-            if old_sid and old_sid != sid:
-                # Same identity from a new tab/device: the newest connection wins.
+            replaced = bool(old_sid and old_sid != sid)
+            if old_sid and replaced:
+                # Same identity from a new tab/device: the newest connection wins, and the
+                # mediator is told (a party's link opened on a second device).
                 self._sids.pop(old_sid, None)
                 await self._emit(
                     "replaced", {"message": "您已在其他窗口加入 / joined elsewhere"}, old_sid
                 )
                 self._spawn(self.sio.disconnect(old_sid))
+                await self._notify_staff(
+                    live,
+                    "participant_replaced",
+                    m,
+                    f"{m.display_name} 已从另一设备加入 / {m.display_name} joined from another "
+                    "device",
+                )
             await self._sync_media(live)
             await self._broadcast_state(live)
         details: dict[str, Any] = {"participant_id": m.pid, "presence": m.presence.value}
         if reconnecting_since is not None and m.presence == Presence.admitted:
             details["reconnected_after_s"] = round(time.time() - reconnecting_since, 3)
+        if replaced:
+            details["replaced_connection"] = True
         await self.log_event(live, "participant.join", ident.actor, **details)
+        if replaced:
+            await self.log_event(
+                live, "participant.replaced", ident.actor, participant_id=m.pid,
+                via="staff_login" if ident.staff_login else "join_link",
+            )
         if ev.consent:
             await self.log_event(
                 live,

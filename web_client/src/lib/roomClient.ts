@@ -210,7 +210,9 @@ export class RoomClient {
     socket.on('session_ended', (d: { outcome: string; note: string }) => {
       this.state.ended = { outcome: d?.outcome || '', note: d?.note || '' }
       this.state.phase = 'ended'
-      this.teardown(false)
+      // The ack of our own end_session comes after this event: keep the socket a moment so it
+      // arrives (the server closes the connection itself).
+      this.teardown(false, 1500)
     })
     socket.on('media_failed', () => this.scheduleMediaRestart(200))
     socket.on('caption', (c: Caption & Record<string, unknown>) => {
@@ -220,6 +222,8 @@ export class RoomClient {
     socket.on('transcript_update', (d: unknown) => this.fire('transcript_update', d))
     socket.on('transcript_alert', (d: { reason?: string; message?: string }) => this.pushAlert('transcript', d))
     socket.on('recording_alert', (d: { reason?: string; message?: string }) => this.pushAlert('recording', d))
+    // Staff notices about the room: a party joined from another device, the server restarted.
+    socket.on('room_notice', (d: { reason?: string; message?: string }) => this.pushAlert('room', d))
     socket.on('identity_check', (d: IdentityCheckState) => this.onIdentityCheck(d))
     socket.on('agreement_state', (d: { agreement?: AgreementView }) => {
       const a = d?.agreement
@@ -379,7 +383,7 @@ export class RoomClient {
     }
   }
 
-  private pushAlert(kind: 'recording' | 'transcript', d: { reason?: string; message?: string }): void {
+  private pushAlert(kind: 'recording' | 'transcript' | 'room', d: { reason?: string; message?: string }): void {
     this.state.alerts.push({ id: ++alertSeq, kind, reason: d?.reason || '', message: d?.message || '', at: Date.now() })
     if (this.state.alerts.length > 20) this.state.alerts.splice(0, this.state.alerts.length - 20)
   }
@@ -621,6 +625,7 @@ export class RoomClient {
     try {
       return (await socket.timeout(timeoutMs).emitWithAck(event, payload)) as AckResult
     } catch {
+      if (this.state.phase === 'ended') return { ok: false, error: { code: 'session_ended', message: '调解已结束 / this session has ended' } }
       return { ok: false, error: { code: 'timeout', message: '服务器无响应 / no response' } }
     }
   }
@@ -654,7 +659,7 @@ export class RoomClient {
     }
   }
 
-  private teardown(leave: boolean): void {
+  private teardown(leave: boolean, disconnectAfterMs?: number): void {
     this.closePeer()
     if (this.restartTimer) clearTimeout(this.restartTimer)
     this.restartTimer = null
@@ -664,7 +669,7 @@ export class RoomClient {
       this.closedByUs = true
       if (leave && this.socket.connected) this.socket.emit('leave', {})
       const s = this.socket
-      setTimeout(() => s.disconnect(), leave ? 200 : 0)
+      setTimeout(() => s.disconnect(), disconnectAfterMs ?? (leave ? 200 : 0))
     }
   }
 

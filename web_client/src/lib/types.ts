@@ -59,7 +59,7 @@ export interface AgreementView {
 
 export interface Alert {
   id: number
-  kind: 'recording' | 'transcript'
+  kind: 'recording' | 'transcript' | 'room'
   reason: string
   message: string
   at: number
