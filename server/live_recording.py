@@ -68,6 +68,12 @@ class LiveRecording:
         def alert(failure: RecordingFailure) -> None:
             self.service._spawn(self._alert(live, failure))
 
+        gap = live.resumed_gap
+        details: dict[str, Any] = {"court_id": live.room.court_id}
+        if gap is not None:
+            # This segment continues a recording the server's outage cut: the gap is part of
+            # the sealed record (first event-log entry, hence the manifest's log hash).
+            details["resumed_after"] = gap.details()
         rec = await SessionRecorder.start(
             self.state.settings.effective_recordings_dir,
             case_id=case_label,
@@ -75,7 +81,7 @@ class LiveRecording:
             key=self.key,
             record_caucus=record_caucus,
             on_failure=alert,
-            details={"court_id": live.room.court_id},
+            details=details,
         )
         live.extras[REC] = rec
         live.extras[SINKS] = {}
@@ -85,6 +91,8 @@ class LiveRecording:
                 court_id=live.room.court_id,
                 folder=rec.folder.name,
                 record_caucus=record_caucus,
+                gap_start=gap.start if gap else None,
+                gap_end=gap.end if gap else None,
             )
             db.add(row)
             await db.flush()

@@ -311,6 +311,26 @@ class Recording(Base):
     manifest_sha256: Mapped[str] = mapped_column(String(64), default="")
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # This segment resumed after the server was down (服务器中断) from gap_start to gap_end.
+    gap_start: Mapped[datetime | None] = mapped_column(nullable=True)
+    gap_end: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class LiveRoomState(Base):
+    """What a live room must not forget when the server restarts: admissions, consent,
+    caucus groups, started/recording/transcription (signaling.room_state). `alive_at` is the
+    server's last heartbeat for the room: after a crash it is where the outage began."""
+
+    __tablename__ = "live_room_states"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("mediation_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    alive_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by a clean shutdown (SIGTERM): the outage began exactly then.
+    stopped_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class SegmentKind(enum.StrEnum):

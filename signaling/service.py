@@ -13,14 +13,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import socketio
 from aiortc import RTCIceServer
+from sqlalchemy import delete, update
 
 from server import audit
-from server.models import MediationSession, Outcome, SessionStatus
+from server.models import LiveRoomState, MediationSession, Outcome, SessionStatus
 from server.rtc.config import MediaConfig
 from server.rtc.errors import MediaError
 from server.rtc.publication import PublishedTrack
@@ -30,6 +31,7 @@ from signaling import protocol as p
 from signaling.identity import Identity, authenticate
 from signaling.protocol import SignalingError
 from signaling.room import STAFF_KINDS, Member, Presence, Room
+from signaling.room_state import dump_room, restore_room, was_recording
 from signaling.routing import LocalRouter, RedisRouter, RoomRouter
 
 log = logging.getLogger(__name__)
@@ -40,12 +42,35 @@ CAPTIONS_OFF = "captions_off"
 RoomHook = Callable[["LiveRoom", str, str, dict[str, Any]], Awaitable[None] | None]
 
 
+@dataclass(frozen=True)
+class ServerGap:
+    """The server was down from `start` to `end` while this room was live (服务器中断)."""
+
+    start: datetime
+    end: datetime
+    clean: bool  # a SIGTERM shutdown (True) or a crash (False: start is the last heartbeat)
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "gap_start": self.start.isoformat(),
+            "gap_end": self.end.isoformat(),
+            "gap_seconds": round((self.end - self.start).total_seconds(), 1),
+            "cause": "server_shutdown" if self.clean else "server_crash",
+        }
+
+
 @dataclass
 class LiveRoom:
     room: Room
     media: MediaRoom
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     grace_tasks: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    # Set when the room was restored after a server restart.
+    resumed_gap: ServerGap | None = None
+    # Staff told about that restart (room_notice), so each is told once.
+    gap_told: set[str] = field(default_factory=set)
+    # A save of the durable state is scheduled (coalesces the saves of one burst of changes).
+    save_pending: bool = False
     # Extension point for recording/transcript: anything keyed by the room.
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +107,11 @@ class SignalingService:
         self.sio = sio
         self.router: RoomRouter = router or LocalRouter()
         self.rooms: dict[str, LiveRoom] = {}
+        self._stopping = False
+        # When this server process came up: the end of any outage its rooms resume from.
+        self.up_since = datetime.now(UTC)
+        # One room creation (and restore from the database) at a time.
+        self._creating = asyncio.Lock()
         self._sids: dict[str, Identity] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # Called for every logged room event (recording's hash-chained event log plugs in here).
@@ -122,7 +152,12 @@ class SignalingService:
 
     async def _live(self, ident: Identity) -> LiveRoom:
         live = self.rooms.get(ident.session_id)
-        if live is None:
+        if live is not None:
+            return live
+        async with self._creating:
+            live = self.rooms.get(ident.session_id)
+            if live is not None:
+                return live
             owner = await self.router.claim(ident.session_id)
             if owner != self.router.node:
                 raise SignalingError(
@@ -138,15 +173,154 @@ class SignalingService:
             media = MediaRoom(ident.session_id, self.media_config())
             live = LiveRoom(room, media)
             media.add_observer(_MediaObserver(self, live))
+            resume = await self._restore(live)
             self.rooms[ident.session_id] = live
             self.state.metrics.rooms.set(len(self.rooms))
+        if resume:
+            await self._resume_recording(live)
         return live
+
+    # --- state that survives a restart ---------------------------------------------------------
+    async def _restore(self, live: LiveRoom) -> bool:
+        """Load the room's saved state after a restart; True when its recording must resume."""
+        try:
+            async with self.state.db.session() as db:
+                row = await db.get(LiveRoomState, live.session_id)
+                if row is None:
+                    return False
+                saved, alive_at, stopped_at = dict(row.state), row.alive_at, row.stopped_at
+        except Exception:
+            log.exception("room %s: saved state unreadable; starting empty", live.session_id)
+            return False
+        now = time.time()
+        seated = restore_room(live.room, saved, now)
+        live.resumed_gap = ServerGap(
+            start=stopped_at or alive_at,
+            end=max(self.up_since, stopped_at or alive_at),
+            clean=stopped_at is not None,
+        )
+        grace = self.state.settings.reconnect_grace_seconds
+        loop = asyncio.get_running_loop()
+        for m in seated:
+            live.grace_tasks[m.pid] = loop.call_later(
+                grace + 0.05, lambda: self._spawn(self._expire(live))
+            )
+        log.warning(
+            "room %s restored after a server gap of %.1f s: %d seats kept",
+            live.session_id,
+            (live.resumed_gap.end - live.resumed_gap.start).total_seconds(),
+            len(seated),
+        )
+        return was_recording(saved)
+
+    async def _resume_recording(self, live: LiveRoom) -> None:
+        """Recording was on when the server went away: a new segment starts at once, and the
+        gap goes into its event log (and so its sealed manifest) and the records list."""
+        gap = live.resumed_gap
+        details = gap.details() if gap else {}
+        for hook in self.start_hooks:
+            try:
+                await hook(live)
+            except Exception:
+                log.exception("room %s: resuming a start hook failed", live.session_id)
+        await self.log_event(live, "session.resumed", "system", **details)
+        self._save_soon(live)
+
+    def _save_soon(self, live: LiveRoom) -> None:
+        if live.save_pending or live.room.ended or self._stopping:
+            return
+        live.save_pending = True
+        self._spawn(self._save(live))
+
+    async def _save(self, live: LiveRoom) -> None:
+        await asyncio.sleep(0)  # let the rest of this burst of changes land first
+        live.save_pending = False
+        if live.room.ended:
+            return
+        state = dump_room(live.room)
+        try:
+            async with self.state.db.session() as db:
+                row = await db.get(LiveRoomState, live.session_id)
+                now = datetime.now(UTC)
+                if row is None:
+                    db.add(LiveRoomState(
+                        session_id=live.session_id, state=state, saved_at=now, alive_at=now
+                    ))
+                else:
+                    row.state = state
+                    row.saved_at = row.alive_at = now
+                    row.stopped_at = None
+        except Exception:
+            # The room goes on; the next change or heartbeat saves again.
+            log.exception("room %s: saving its state failed", live.session_id)
+
+    async def heartbeat(self, interval: float = 5.0) -> None:
+        """Mark the live rooms alive: after a crash, the last beat is where the gap began."""
+        while True:
+            await asyncio.sleep(interval)
+            ids = [sid for sid, lr in self.rooms.items() if not lr.room.ended]
+            if not ids:
+                continue
+            try:
+                async with self.state.db.session() as db:
+                    await db.execute(
+                        update(LiveRoomState)
+                        .where(LiveRoomState.session_id.in_(ids))
+                        .values(alive_at=datetime.now(UTC))
+                    )
+            except Exception:
+                log.warning("room heartbeat not saved", exc_info=True)
+
+    async def _mark_stopped(self) -> None:
+        ids = [sid for sid, lr in self.rooms.items() if not lr.room.ended]
+        if not ids:
+            return
+        try:
+            async with self.state.db.session() as db:
+                now = datetime.now(UTC)
+                await db.execute(
+                    update(LiveRoomState)
+                    .where(LiveRoomState.session_id.in_(ids))
+                    .values(stopped_at=now, alive_at=now)
+                )
+        except Exception:
+            log.warning("room shutdown time not saved", exc_info=True)
+
+    async def _forget(self, session_id: str) -> None:
+        try:
+            async with self.state.db.session() as db:
+                await db.execute(delete(LiveRoomState).where(LiveRoomState.session_id == session_id))
+        except Exception:
+            log.warning("saved room state of %s not removed", session_id, exc_info=True)
+
+    async def _tell_about_gap(self, live: LiveRoom, m: Member) -> None:
+        gap = live.resumed_gap
+        if gap is None or m.kind not in STAFF_KINDS or m.pid in live.gap_told or m.sid is None:
+            return
+        live.gap_told.add(m.pid)
+        local = timezone(timedelta(hours=8))  # the courts' time (China Standard Time)
+        span = f"{gap.start.astimezone(local):%H:%M:%S}–{gap.end.astimezone(local):%H:%M:%S}"
+        recording = "，录制已自动恢复为新的片段" if live.room.recording_active else ""
+        await self._emit(
+            "room_notice",
+            {
+                "reason": "server_restarted",
+                "participant_id": m.pid,
+                "display_name": m.display_name,
+                "message": f"服务器中断 {span}{recording} / the server was down {span}"
+                + ("; recording resumed as a new segment" if recording else ""),
+                **gap.details(),
+            },
+            m.sid,
+        )
 
     async def _emit(self, event: str, data: Any, sid: str | None) -> None:
         if sid is not None:
             await self.sio.emit(event, data, to=sid)
 
     async def _broadcast_state(self, live: LiveRoom) -> None:
+        # Every change that matters is broadcast, so this is where it is also saved.
+        self._save_soon(live)
         for m in list(live.room.members.values()):
             if m.sid is not None:
                 await self._emit("room_state", live.room.snapshot(m.pid), m.sid)
@@ -359,6 +533,7 @@ class SignalingService:
         details: dict[str, Any] = {"participant_id": m.pid, "presence": m.presence.value}
         if reconnecting_since is not None and m.presence == Presence.admitted:
             details["reconnected_after_s"] = round(time.time() - reconnecting_since, 3)
+        await self._tell_about_gap(live, m)
         if replaced:
             details["replaced_connection"] = True
         await self.log_event(live, "participant.join", ident.actor, **details)
@@ -693,6 +868,7 @@ class SignalingService:
                 self._spawn(self.sio.disconnect(m.sid))
                 m.sid = None
         self.rooms.pop(live.session_id, None)
+        await self._forget(live.session_id)
         await self.router.release(live.session_id)
         self.state.metrics.rooms.set(len(self.rooms))
 
@@ -718,11 +894,23 @@ class SignalingService:
             self.state.metrics.bitrate.set(forwarded * 8 / interval)
 
     async def shutdown(self) -> None:
+        """A clean stop (SIGTERM): the rooms stay live in the database and resume on restart.
+
+        Our tasks are cancelled and awaited here, while the database is still open: one cut off
+        later, in the middle of a query, left SQLAlchemy's aiosqlite connection closing forever
+        and the process never exited."""
+        self._stopping = True
+        for live in self.rooms.values():
+            for timer in live.grace_tasks.values():
+                timer.cancel()
         for live in list(self.rooms.values()):
             await live.media.close()
-        self.rooms.clear()
         for task in list(self._tasks):
             task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
+        await self._mark_stopped()
+        self.rooms.clear()
         await self.router.close()
 
 
@@ -747,6 +935,7 @@ def attach(app: Any, state: AppState) -> SignalingService:
 
     async def _start(_app: Any) -> None:
         service._spawn(service.sample_metrics())
+        service._spawn(service.heartbeat())
 
     async def _shutdown(_app: Any) -> None:
         await service.shutdown()

@@ -59,6 +59,9 @@ class RecordingRowOut(Out):
     deleted_at: datetime | None
     # When retention will delete it (sealed_at/started_at + recording_retention_days).
     expires_at: datetime | None = None
+    # This segment resumed after the server was down from gap_start to gap_end (服务器中断).
+    gap_start: datetime | None = None
+    gap_end: datetime | None = None
 
 
 class PartyBrief(Out):
