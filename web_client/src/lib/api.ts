@@ -92,6 +92,21 @@ export function courtDate(d = new Date()): string {
   return cst.toISOString().slice(0, 10)
 }
 
+/** Time of day with seconds, in the courts' time zone (a gap in a recording: 10:31:05). */
+export function formatClock(iso: string, locale: string): string {
+  try {
+    return new Date(iso).toLocaleTimeString(locale, { timeZone: 'Asia/Shanghai', hour12: false })
+  } catch {
+    return iso
+  }
+}
+
+/** "服务器中断 10:31:05–10:31:40" for a recording segment that resumed after an outage. */
+export function gapText(r: { gap_start?: string | null; gap_end?: string | null }, locale: string, label: string): string {
+  if (!r.gap_start || !r.gap_end) return ''
+  return `${label} ${formatClock(r.gap_start, locale)}–${formatClock(r.gap_end, locale)}`
+}
+
 export function formatTime(iso: string, locale: string): string {
   try {
     return new Date(iso).toLocaleString(locale, {
