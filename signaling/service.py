@@ -438,7 +438,8 @@ class SignalingService:
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         ident = self._sids.pop(sid, None)
-        if ident is None:
+        if ident is None or self._stopping:
+            # A server stop is no participant leaving: the saved room keeps their seat.
             return
         live = self.rooms.get(ident.session_id)
         if live is None:
@@ -900,6 +901,16 @@ class SignalingService:
         later, in the middle of a query, left SQLAlchemy's aiosqlite connection closing forever
         and the process never exited."""
         self._stopping = True
+        log.info("signaling stopping")
+        # Close every client's transport now: a socket left open kept the process alive until
+        # its ping timed out (about 20 s) while clients saw a frozen room. The clients see the
+        # transport close and reconnect on their own; their seats stay saved as they were.
+        for sock in list(self.sio.eio.sockets.values()):
+            try:
+                # Queue the close without waiting for the client's side of it.
+                await sock.close(wait=False)
+            except Exception:
+                log.warning("closing a client connection at shutdown failed", exc_info=True)
         for live in self.rooms.values():
             for timer in live.grace_tasks.values():
                 timer.cancel()
@@ -908,8 +919,11 @@ class SignalingService:
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5.0)
+            _, stuck = await asyncio.wait(list(self._tasks), timeout=5.0)
+            for task in stuck:
+                log.warning("task still running at shutdown: %r", task)
         await self._mark_stopped()
+        log.info("signaling stopped: %d live rooms saved for the restart", len(self.rooms))
         self.rooms.clear()
         await self.router.close()
 

@@ -258,9 +258,12 @@ export class RoomClient {
     const presence = this.state.room?.you?.presence
     if (presence === 'admitted') void this.loadAgreements()
     if (presence === 'admitted') {
-      this.state.phase = this.hadMedia ? 'reconnecting' : 'room'
-      // onRoomState may already have started media for this connection.
-      if (!this.pc || this.pcSocketId !== this.socket?.id) this.startMedia()
+      // onRoomState may already have started media for this connection, and it may even be
+      // connected by now (the join ack can come after the room state): then we are in.
+      const current = !!this.pc && this.pcSocketId === this.socket?.id
+      if (current && this.pc!.connectionState === 'connected') this.state.phase = 'room'
+      else this.state.phase = this.hadMedia ? 'reconnecting' : 'room'
+      if (!current) this.startMedia()
     } else {
       this.state.phase = 'lobby'
     }
