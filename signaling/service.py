@@ -863,15 +863,24 @@ class SignalingService:
         for timer in live.grace_tasks.values():
             timer.cancel()
         await live.media.close()
+        sids = []
         for m in live.room.members.values():
             if m.sid is not None:
                 self._sids.pop(m.sid, None)
-                self._spawn(self.sio.disconnect(m.sid))
+                sids.append(m.sid)
                 m.sid = None
+        # Disconnect a moment later: the acks of the events being handled now (the mediator's
+        # own end_session) must reach the clients first.
+        self._spawn(self._disconnect_later(sids, 1.0))
         self.rooms.pop(live.session_id, None)
         await self._forget(live.session_id)
         await self.router.release(live.session_id)
         self.state.metrics.rooms.set(len(self.rooms))
+
+    async def _disconnect_later(self, sids: list[str], delay: float) -> None:
+        await asyncio.sleep(delay)
+        for sid in sids:
+            await self.sio.disconnect(sid)
 
     async def sample_metrics(self, interval: float = 5.0) -> None:
         """Forwarded bytes and bitrate for /metrics: each published track's new payload bytes
