@@ -14,6 +14,10 @@ from tests.signaling.conftest import LiveSession
 APPLICANT_ID = "330106199001011205"
 RESPONDENT_ID = "11010519491231002x"  # lower-case x is accepted
 
+# Default configuration (identity check required): unverified parties are admitted with the
+# mediator's written reason, as the court rules demand.
+ADMIT_REASON = "测试：身份未核验，调解员书面准许 / test: admitted unverified with a reason"
+
 
 def signature_png(seed: int = 0) -> str:
     img = Image.new("RGB", (300, 100), "white")
@@ -50,7 +54,9 @@ async def admitted_room(live: LiveSession) -> tuple[RoomClient, RoomClient, Room
     respondent = await join(live, "respondent")
     await mediator.wait_until(lambda: len(mediator.lobby()) == 2)
     for who in ("applicant", "respondent"):
-        await mediator.call("admit", {"participant_id": live.pids[who]})
+        await mediator.call(
+            "admit", {"participant_id": live.pids[who], "override_reason": ADMIT_REASON}
+        )
     for c in (applicant, respondent):
         await c.wait_until(lambda c=c: c.presence == "admitted")
     return mediator, applicant, respondent

@@ -14,6 +14,10 @@ from server.state import STATE_KEY
 from tests.recording.recording_helpers import decode
 from tests.signaling.conftest import LiveSession
 
+# Default configuration (identity check required): unverified parties are admitted with the
+# mediator's written reason, as the court rules demand.
+ADMIT_REASON = "测试：身份未核验，调解员书面准许 / test: admitted unverified with a reason"
+
 
 async def _admitted_pair(live: LiveSession):  # type: ignore[no-untyped-def]
     mediator = await live.joined("mediator")
@@ -21,7 +25,9 @@ async def _admitted_pair(live: LiveSession):  # type: ignore[no-untyped-def]
     respondent = await live.joined("respondent")
     await mediator.wait_until(lambda: len(mediator.lobby()) == 2)
     for who in ("applicant", "respondent"):
-        await mediator.call("admit", {"participant_id": live.pids[who]})
+        await mediator.call(
+            "admit", {"participant_id": live.pids[who], "override_reason": ADMIT_REASON}
+        )
     for c in (applicant, respondent):
         await c.wait_until(lambda c=c: c.presence == "admitted")
     return mediator, applicant, respondent

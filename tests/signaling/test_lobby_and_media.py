@@ -7,6 +7,10 @@ import pytest
 from signaling.client import SignalingFailure
 from tests.signaling.conftest import LiveSession
 
+# Default configuration (identity check required): unverified parties are admitted with the
+# mediator's written reason, as the court rules demand.
+ADMIT_REASON = "测试：身份未核验，调解员书面准许 / test: admitted unverified with a reason"
+
 
 async def test_two_parties_admitted_exchange_media(live: LiveSession) -> None:
     mediator = await live.joined("mediator")
@@ -21,7 +25,9 @@ async def test_two_parties_admitted_exchange_media(live: LiveSession) -> None:
     assert exc.value.code == "not_admitted"
     await mediator.start_media()
     for who in ("applicant", "respondent"):
-        await mediator.call("admit", {"participant_id": live.pids[who]})
+        await mediator.call(
+            "admit", {"participant_id": live.pids[who], "override_reason": ADMIT_REASON}
+        )
     await applicant.wait_until(lambda: applicant.presence == "admitted", what="admission")
     await respondent.wait_until(lambda: respondent.presence == "admitted", what="admission")
     await applicant.start_media()
@@ -43,7 +49,9 @@ async def test_caucus_isolates_media_in_the_forwarder(live: LiveSession) -> None
     respondent = await live.joined("respondent")
     await mediator.wait_until(lambda: len(mediator.lobby()) == 2, what="two in lobby")
     for who in ("applicant", "respondent"):
-        await mediator.call("admit", {"participant_id": live.pids[who]})
+        await mediator.call(
+            "admit", {"participant_id": live.pids[who], "override_reason": ADMIT_REASON}
+        )
     await respondent.wait_until(lambda: respondent.presence == "admitted")
     await applicant.wait_until(lambda: applicant.presence == "admitted")
     for c in (mediator, applicant, respondent):

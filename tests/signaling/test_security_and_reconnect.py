@@ -12,6 +12,10 @@ from server.state import STATE_KEY
 from signaling.client import RoomClient, SignalingFailure
 from tests.signaling.conftest import LiveSession, make_session
 
+# Default configuration (identity check required): unverified parties are admitted with the
+# mediator's written reason, as the court rules demand.
+ADMIT_REASON = "测试：身份未核验，调解员书面准许 / test: admitted unverified with a reason"
+
 
 async def _refused(live: LiveSession, token: str) -> str:
     c = RoomClient(live.base_url, token=token)
@@ -63,7 +67,9 @@ async def test_malformed_events_get_error_acks_and_room_stays_healthy(live: Live
     await mediator.start_media()
     applicant = await live.joined("applicant")
     await mediator.wait_until(lambda: len(mediator.lobby()) == 1)
-    await mediator.call("admit", {"participant_id": live.pids["applicant"]})
+    await mediator.call(
+        "admit", {"participant_id": live.pids["applicant"], "override_reason": ADMIT_REASON}
+    )
     await applicant.wait_until(lambda: applicant.presence == "admitted")
     bad = [
         ("offer", {"sdp": "this is not sdp at all", "type": "offer"}, "media_error"),
@@ -91,7 +97,9 @@ async def test_reconnect_rejoins_without_lobby(live: LiveSession) -> None:
     await mediator.start_media()
     applicant = await live.joined("applicant")
     await mediator.wait_until(lambda: len(mediator.lobby()) == 1)
-    await mediator.call("admit", {"participant_id": live.pids["applicant"]})
+    await mediator.call(
+        "admit", {"participant_id": live.pids["applicant"], "override_reason": ADMIT_REASON}
+    )
     await applicant.wait_until(lambda: applicant.presence == "admitted")
     await applicant.start_media()
     assert mediator.media is not None
@@ -136,7 +144,9 @@ async def test_reconnect_after_grace_goes_back_to_lobby(live: LiveSession) -> No
     mediator = await live.joined("mediator")
     applicant = await live.joined("applicant")
     await mediator.wait_until(lambda: len(mediator.lobby()) == 1)
-    await mediator.call("admit", {"participant_id": live.pids["applicant"]})
+    await mediator.call(
+        "admit", {"participant_id": live.pids["applicant"], "override_reason": ADMIT_REASON}
+    )
     await applicant.wait_until(lambda: applicant.presence == "admitted")
     await applicant.close()
     await asyncio.sleep(1.0)
@@ -156,7 +166,7 @@ async def test_four_participants_all_receive_each_other(live: LiveSession) -> No
     med = clients["mediator"]
     await med.wait_until(lambda: len(med.lobby()) == 3)
     for who in ("applicant", "respondent", "agent"):
-        await med.call("admit", {"participant_id": pids[who]})
+        await med.call("admit", {"participant_id": pids[who], "override_reason": ADMIT_REASON})
     for c in clients.values():
         await c.wait_until(lambda c=c: c.presence == "admitted")
         await c.start_media()

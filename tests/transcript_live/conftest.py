@@ -28,7 +28,6 @@ def settings(tmp_path: Path, asr_model_dir: Path) -> Settings:
         data_dir=tmp_path / "data",
         public_url="http://court.test",
         asr_model_dir=asr_model_dir,
-        identity_check_required=False,
     )
 
 

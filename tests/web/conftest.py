@@ -111,9 +111,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("webdata")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    # The shipped defaults (identity check required): the tests verify a party's identity or
+    # give the mediator's written reason when admitting an unverified one.
     env = dict(os.environ)
-    # The browser tests admit parties directly; the identity check has its own tests.
-    env.setdefault("SHARED_COURT_IDENTITY_CHECK_REQUIRED", "false")
     out = subprocess.run(
         [*_cli(), "demo", "--data-dir", str(data_dir), "--json", "--base-url", base],
         check=True,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, token_payload
-from tests.web.test_web_client import enter_room, new_page, wait_until
+from tests.web.test_web_client import admit, enter_room, new_page, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -115,12 +115,19 @@ def test_identity_agreement_signing_and_record_review(
     med.get_by_test_id("identity-close").click()
     pa.get_by_test_id("identity-check-notice").wait_for(state="detached")
 
-    for pid in (pid_a, pid_b):
-        item = med.locator(f'[data-testid=lobby-item][data-pid="{pid}"]')
-        item.get_by_test_id("admit").click()
-        item.wait_for(state="detached")
+    # A was verified: the button admits. B was not: admitting needs the written reason.
+    admit(med, pid_a)
+    admit(med, pid_b, reason="被申请人证件遗失，已电话核实身份")
     for page in (pa, pb):
         page.get_by_test_id("room").wait_for()
+    # The override is in the audit log with the reason; the verified party needed none.
+    r = med.context.request.get(
+        f"{server.base_url}/api/audit",
+        params={"session_id": sid, "action": "identity.override"},
+    )
+    assert r.ok, r.text()
+    overrides = [(e["target"], e["details"].get("reason")) for e in r.json()]
+    assert overrides == [(pid_b, "被申请人证件遗失，已电话核实身份")], overrides
 
     # The mediator drafts from the template, edits, and asks for signatures.
     med.get_by_test_id("agreement-open").click()
