@@ -370,6 +370,14 @@ def test_09_party_b_offline_10s(sc: Scenario) -> None:
         try:
             # This device lost its network: B is told so (not that the server went away).
             pb.locator("[data-testid=reconnecting][data-cause=network]").wait_for(timeout=8000)
+            # The others' tiles tell the truth: no frames from B for 2 s shows 无画面 (or
+            # 重新连接中 once the server notices), never a frozen picture.
+            b_pid = sc.m("B").pid
+            for viewer in ("judge", "A"):
+                sc.page(viewer).locator(
+                    f'[data-testid=tile-remote][data-pid="{b_pid}"] '
+                    ":is([data-testid=tile-stalled], [data-testid=tile-reconnecting])"
+                ).wait_for(timeout=5000)
             sc.shoot("09-offline-B-during")
             time.sleep(max(0.0, 10.0 - (time.monotonic() - t0)))
         finally:
