@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, token_payload
-from tests.web.test_web_client import admit, enter_room, new_page, wait_until
+from tests.web.test_web_client import admit, enter_room, new_page, remote_video_ok, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -97,12 +97,9 @@ def test_identity_agreement_signing_and_record_review(
     item_a.get_by_test_id("identity-check").click()
     pa.get_by_test_id("identity-check-notice").wait_for()
     wait_until(
-        lambda: med.evaluate(
-            "() => { const v = document.querySelector('[data-testid=identity-dialog] video');"
-            " return !!v && v.videoWidth > 0 && v.currentTime > 0 }"
-        ),
+        lambda: remote_video_ok(med, {pid_a}),
         timeout=30,
-        what="the party's camera in the check view",
+        what="the party's camera in the check view (decoded frames rising)",
     )
     med.get_by_test_id("identity-still").click()
     med.get_by_test_id("check-still").wait_for()

@@ -15,15 +15,10 @@ pytestmark = pytest.mark.slow
 
 DEAD_LINK = "链接已失效，请联系书记员"
 
-VIDEO_PROBE = """
-async () => {
-  const vids = [...document.querySelectorAll('[data-testid=tile-remote] video')];
-  const t0 = vids.map(v => v.currentTime);
-  await new Promise(r => setTimeout(r, 1200));
-  return vids.map((v, i) => ({pid: v.dataset.pid, w: v.videoWidth, h: v.videoHeight,
-                              paused: v.paused, adv: v.currentTime - t0[i]}));
-}
-"""
+# What arrived from each publisher on the page's peer connection: decoded video frames and
+# audio samples from getStats() (web_client/src/lib/mediaFlow.ts). <video>.currentTime is no
+# proof: it advances on a frozen tile.
+RECEIVED = "async () => (window.__room ? await window.__room.received() : {})"
 
 INBOUND_VIDEO = """
 async () => {
@@ -66,16 +61,19 @@ async () => {
 """
 
 
-def remote_video_ok(page: Any, expected: set[str]) -> Any:
-    probes = page.evaluate(VIDEO_PROBE)
-    good = {p["pid"] for p in probes if p["w"] > 0 and not p["paused"] and p["adv"] > 0.3}
-    if expected <= good:
-        return True
-    return False
+def remote_video_ok(page: Any, expected: set[str], window_s: float = 1.2) -> Any:
+    """Every expected publisher's decoded video frames rise within `window_s` on this page."""
+    before = page.evaluate(RECEIVED) or {}
+    time.sleep(window_s)
+    after = page.evaluate(RECEIVED) or {}
+    rising = {
+        pid for pid, r in after.items() if r["video"] > before.get(pid, {}).get("video", 0)
+    }
+    return expected <= rising
 
 
 def diag(page: Any) -> str:
-    return f"probes={page.evaluate(VIDEO_PROBE)} diag={page.evaluate(DIAG)}"
+    return f"received={page.evaluate(RECEIVED)} diag={page.evaluate(DIAG)}"
 
 
 def decoded_frames(page: Any) -> int:
