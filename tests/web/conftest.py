@@ -99,8 +99,8 @@ def _seed_demo(data_dir: Path, base: str) -> dict[str, Any]:
     return json.loads(out[out.index("{") :])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def require_browser() -> None:
+    """Chromium, Playwright and a built web client, or skip (fail on CI)."""
     if not Path(CHROMIUM).exists():
         _unavailable(f"Chromium not found at {CHROMIUM}")
     try:
@@ -108,6 +108,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     except ImportError:
         _unavailable("playwright (Python) is not installed: pip install playwright")
     _ensure_built()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    require_browser()
     data_dir = tmp_path_factory.mktemp("webdata")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"

@@ -23,7 +23,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,10 +34,9 @@ from tests.web.conftest import (
     ROOT,
     SCREENSHOTS,
     _cli,
-    _ensure_built,
     _free_port,
     _seed_demo,
-    _unavailable,
+    require_browser,
     token_payload,
 )
 from tests.web.scenario import (
@@ -73,13 +71,7 @@ NETWORK_FAILURE_TEXTS = ("网络中断", "无法连接调解服务器")
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"Chromium not found at {CHROMIUM}")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        _unavailable("playwright (Python) is not installed: pip install playwright")
-    _ensure_built()
+    require_browser()
     data_dir = tmp_path_factory.mktemp("live-scenario")
     port = _free_port()
     # The server's defaults: no SHARED_COURT_* setting but loopback media (and, as flags, the
