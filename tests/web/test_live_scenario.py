@@ -104,7 +104,14 @@ def sc(live: LiveServer) -> Iterator[Scenario]:
 
     demo = _seed_demo(live.data_dir, live.base_url)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        # Three fake cameras, so a party can switch cameras in the room (fake_device_1 is a
+        # Y16 depth camera that WebRTC cannot encode; fake_device_2 is an ordinary one).
+        args = [
+            "--use-fake-device-for-media-stream=device-count=3"
+            if a == "--use-fake-device-for-media-stream" else a
+            for a in CHROMIUM_ARGS
+        ]
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         try:
             watch = ErrorWatch()
             members: dict[str, Member] = {}
@@ -322,6 +329,30 @@ def test_05_judge_reloads_console(sc: Scenario) -> None:
         # Still started: the console offers no second start.
         assert med.get_by_test_id("session-started").is_visible()
         assert med.get_by_test_id("start-session").count() == 0
+
+
+LOCAL_CAMERA = """() => { const r = window.__room; const s = r && r.opts.localStream;
+  const t = s && s.getVideoTracks()[0]; return t ? t.label + '|' + t.readyState : null; }"""
+
+
+def test_05b_party_b_switches_camera(sc: Scenario) -> None:
+    with sc.step("05b-switch-camera-B"):
+        pb = sc.page("B")
+        pb.get_by_test_id("open-devices").click()
+        camera = pb.get_by_test_id("device-camera")
+        camera.wait_for()
+        wait_for(
+            lambda: camera.locator("option", has_text="fake_device_2").count() == 1,
+            10,
+            "the cameras listed",
+        )
+        camera.select_option(label="fake_device_2")
+        wait_for(
+            lambda: pb.evaluate(LOCAL_CAMERA) == "fake_device_2|live", 10, "B's new camera"
+        )
+        # The judge and A go on receiving B, now from the other camera, without a reload.
+        sc.check("05b-switch-camera-B", connected=False)
+        pb.get_by_test_id("open-devices").click()
 
 
 def test_06_caucus_with_party_a(sc: Scenario) -> None:

@@ -94,6 +94,8 @@ export class RoomClient {
     flow: {} as Record<string, Flow>,
     /** When the current peer connection's media started flowing (grace before 无画面). */
     mediaSince: 0,
+    /** Bumped when a local track is swapped (device switch): the own tile re-attaches. */
+    localVersion: 0,
     /** Why we are reconnecting: this device is offline, or the server went away. */
     lostCause: null as 'network' | 'server' | null,
     mediaState: 'new' as string,
@@ -640,6 +642,47 @@ export class RoomClient {
     else this.state.videoMuted = muted
     this.applyLocalMute()
     return this.request('mute', { kind, muted })
+  }
+
+  /**
+   * Switch camera or microphone in the room. The new device's track replaces the old one on
+   * the same sender (same m-line, no renegotiation): the server keeps forwarding it and the
+   * subscribers' decoders go on at its first keyframe. Without a sender of that kind (joined
+   * without a camera) a fresh peer connection carries it.
+   */
+  async switchDevice(kind: 'audio' | 'video', deviceId: string): Promise<AckResult> {
+    let fresh: MediaStream
+    try {
+      fresh = await navigator.mediaDevices.getUserMedia(
+        kind === 'video'
+          ? { video: { deviceId: { exact: deviceId }, width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } } }
+          : { audio: { deviceId: { exact: deviceId }, echoCancellation: true, noiseSuppression: true } },
+      )
+    } catch (e) {
+      return { ok: false, error: { code: 'device_failed', message: String((e as Error)?.message || e) } }
+    }
+    const track = kind === 'video' ? fresh.getVideoTracks()[0] : fresh.getAudioTracks()[0]
+    if (!track) return { ok: false, error: { code: 'no_device', message: 'no device' } }
+    const stream = this.opts.localStream
+    const old = stream?.getTracks().find((t) => t.kind === kind)
+    const sender = this.pc?.getSenders().find((x) => (old && x.track === old) || x.track?.kind === kind)
+    if (stream) {
+      if (old) stream.removeTrack(old)
+      stream.addTrack(track)
+    } else {
+      this.opts.localStream = markRaw(new MediaStream([track]))
+    }
+    this.applyLocalMute()
+    if (sender) await sender.replaceTrack(track)
+    old?.stop()
+    this.state.localVersion++
+    if (!sender && this.pc && this.socket?.connected) this.startMedia()
+    return { ok: true }
+  }
+
+  /** The device id of the current camera or microphone. */
+  currentDevice(kind: 'audio' | 'video'): string | undefined {
+    return this.opts.localStream?.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId
   }
 
   async raiseHand(raised: boolean): Promise<AckResult> {
