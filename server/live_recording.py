@@ -51,6 +51,7 @@ class LiveRecording:
         self.key = ServerKey.load_or_create(keys_dir(state))
         service.start_hooks.append(self.on_start)
         service.end_hooks.append(self.on_end)
+        service.stop_hooks.append(self.on_server_stop)
         service.track_hooks.append(self.on_track)
         service.event_hooks.append(self.on_event)
 
@@ -153,6 +154,21 @@ class LiveRecording:
             manifest = await rec.seal()
         except OSError as exc:
             log.error("sealing %s failed: %s (recovered at next start)", rec.folder, exc)
+            return
+        await self._mark_sealed(rec.folder, RecordingStatus.sealed, manifest)
+
+    async def on_server_stop(self, live: LiveRoom) -> None:
+        """A clean stop (SIGTERM) seals the open segment as a whole one, saying why; the next
+        segment starts when the room resumes after the restart (a crash leaves the segment
+        open instead, and start-up recovery seals it as interrupted)."""
+        rec: SessionRecorder | None = live.extras.pop(REC, None)
+        if rec is None:
+            return
+        await rec.log_event("server.shutdown", None, {"reason": "server_stop"})
+        try:
+            manifest = await rec.seal()
+        except OSError as exc:
+            log.error("sealing %s at shutdown failed: %s (recovered at next start)", rec.folder, exc)
             return
         await self._mark_sealed(rec.folder, RecordingStatus.sealed, manifest)
 

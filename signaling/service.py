@@ -120,6 +120,9 @@ class SignalingService:
         self.track_hooks: list[Callable[[LiveRoom, PublishedTrack], None]] = []
         self.start_hooks: list[Callable[[LiveRoom], Awaitable[None]]] = []
         self.end_hooks: list[Callable[[LiveRoom, str, str], Awaitable[None]]] = []
+        # Run for every live room on a clean server stop (SIGTERM), after its media closed; the
+        # room itself stays live in the database and resumes after the restart.
+        self.stop_hooks: list[Callable[[LiveRoom], Awaitable[None]]] = []
         # Run before a session may end with an outcome; raise SignalingError to refuse.
         self.end_checks: list[Callable[[LiveRoom, str], Awaitable[None]]] = []
         self._register()
@@ -925,6 +928,11 @@ class SignalingService:
                 timer.cancel()
         for live in list(self.rooms.values()):
             await live.media.close()
+            for hook in self.stop_hooks:
+                try:
+                    await hook(live)
+                except Exception:
+                    log.exception("room %s: a stop hook failed", live.session_id)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from recording import verify_folder
 from signaling.client import RoomClient, split_join_url
 from tests.live.test_crash import CLI, Server, clerk_api, free_port
 
@@ -123,7 +124,9 @@ def test_restart_keeps_the_room_and_resumes_recording(
     recs = sorted(result["recordings"], key=lambda r: r["started_at"])
     assert len(recs) == 2, recs
     first, second = recs
-    assert first["status"] == "interrupted" and first["gap_start"] is None
+    # A clean stop seals the cut segment whole; a crash leaves it to start-up recovery.
+    assert first["status"] == ("sealed" if how == signal.SIGTERM else "interrupted")
+    assert first["gap_start"] is None
     assert second["status"] == "recording"
     gap_start = datetime.fromisoformat(second["gap_start"])
     gap_end = datetime.fromisoformat(second["gap_end"])
@@ -137,3 +140,7 @@ def test_restart_keeps_the_room_and_resumes_recording(
     resumed = opened["payload"]["resumed_after"]
     assert resumed["cause"] == ("server_shutdown" if how == signal.SIGTERM else "server_crash")
     assert datetime.fromisoformat(resumed["gap_start"]) == gap_start
+    cut = server.data_dir / "recordings" / first["folder"]
+    cut_events = [json.loads(line)["type"] for line in (cut / "events.jsonl").read_text().splitlines()]
+    assert ("server.shutdown" in cut_events) == (how == signal.SIGTERM)
+    assert verify_folder(cut).ok
