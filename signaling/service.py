@@ -202,12 +202,8 @@ class SignalingService:
             end=max(self.up_since, stopped_at or alive_at),
             clean=stopped_at is not None,
         )
-        grace = self.state.settings.reconnect_grace_seconds
-        loop = asyncio.get_running_loop()
         for m in seated:
-            live.grace_tasks[m.pid] = loop.call_later(
-                grace + 0.05, lambda: self._spawn(self._expire(live))
-            )
+            self._start_grace(live, m.pid)
         log.warning(
             "room %s restored after a server gap of %.1f s: %d seats kept",
             live.session_id,
@@ -254,40 +250,31 @@ class SignalingService:
                     row.saved_at = row.alive_at = now
                     row.stopped_at = None
         except Exception:
-            # The room goes on; the next change or heartbeat saves again.
+            # The room goes on; its next change saves again.
             log.exception("room %s: saving its state failed", live.session_id)
 
     async def heartbeat(self, interval: float = 5.0) -> None:
         """Mark the live rooms alive: after a crash, the last beat is where the gap began."""
         while True:
             await asyncio.sleep(interval)
-            ids = [sid for sid, lr in self.rooms.items() if not lr.room.ended]
-            if not ids:
-                continue
-            try:
-                async with self.state.db.session() as db:
-                    await db.execute(
-                        update(LiveRoomState)
-                        .where(LiveRoomState.session_id.in_(ids))
-                        .values(alive_at=datetime.now(UTC))
-                    )
-            except Exception:
-                log.warning("room heartbeat not saved", exc_info=True)
+            await self._stamp_live_rooms("heartbeat", alive_at=datetime.now(UTC))
 
     async def _mark_stopped(self) -> None:
+        now = datetime.now(UTC)
+        await self._stamp_live_rooms("shutdown time", stopped_at=now, alive_at=now)
+
+    async def _stamp_live_rooms(self, what: str, **values: datetime) -> None:
+        """Set times on the saved state of every live room this node holds."""
         ids = [sid for sid, lr in self.rooms.items() if not lr.room.ended]
         if not ids:
             return
         try:
             async with self.state.db.session() as db:
-                now = datetime.now(UTC)
                 await db.execute(
-                    update(LiveRoomState)
-                    .where(LiveRoomState.session_id.in_(ids))
-                    .values(stopped_at=now, alive_at=now)
+                    update(LiveRoomState).where(LiveRoomState.session_id.in_(ids)).values(**values)
                 )
         except Exception:
-            log.warning("room shutdown time not saved", exc_info=True)
+            log.warning("room %s not saved", what, exc_info=True)
 
     async def _forget(self, session_id: str) -> None:
         try:
@@ -455,11 +442,7 @@ class SignalingService:
             live.room.disconnect(ident.participant_id)
             await self._sync_media(live)
             if before == Presence.admitted:
-                grace = self.state.settings.reconnect_grace_seconds
-                loop = asyncio.get_running_loop()
-                live.grace_tasks[m.pid] = loop.call_later(
-                    grace + 0.05, lambda: self._spawn(self._expire(live))
-                )
+                self._start_grace(live, m.pid)
             await self._broadcast_state(live)
         await self.log_event(
             live,
@@ -483,6 +466,13 @@ class SignalingService:
         for m in list(live.room.members.values()):
             if m.kind in STAFF_KINDS and m.sid is not None and m.pid != about.pid:
                 await self._emit("room_notice", payload, m.sid)
+
+    def _start_grace(self, live: LiveRoom, pid: str) -> None:
+        """Keep `pid`'s seat for the reconnect grace period, then let it go."""
+        live.grace_tasks[pid] = asyncio.get_running_loop().call_later(
+            self.state.settings.reconnect_grace_seconds + 0.05,
+            lambda: self._spawn(self._expire(live)),
+        )
 
     async def _expire(self, live: LiveRoom) -> None:
         async with live.lock:
