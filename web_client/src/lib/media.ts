@@ -24,18 +24,24 @@ export interface MediaChoice {
   wantVideo?: boolean
 }
 
+/** The microphone the court asks for (echo cancellation, noise suppression). */
+export function audioConstraints(deviceId?: string): MediaTrackConstraints {
+  return { deviceId: deviceId ? { exact: deviceId } : undefined, echoCancellation: true, noiseSuppression: true }
+}
+
+/** The camera the court asks for: 640x480 at up to 30 fps (what the forwarder is sized for). */
+export function videoConstraints(deviceId?: string): MediaTrackConstraints {
+  return { deviceId: deviceId ? { exact: deviceId } : undefined, width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } }
+}
+
 /** Ask for camera + mic; fall back to mic only, then camera only; never throws. */
 export async function getLocalMedia(choice: MediaChoice = {}): Promise<LocalMediaResult> {
   if (!window.isSecureContext) return { stream: null, audio: false, video: false, problem: 'insecure' }
   if (!navigator.mediaDevices?.getUserMedia) return { stream: null, audio: false, video: false, problem: 'unsupported' }
   const wantAudio = choice.wantAudio !== false
   const wantVideo = choice.wantVideo !== false
-  const audio: MediaTrackConstraints | boolean = wantAudio
-    ? { deviceId: choice.audioDeviceId ? { exact: choice.audioDeviceId } : undefined, echoCancellation: true, noiseSuppression: true }
-    : false
-  const video: MediaTrackConstraints | boolean = wantVideo
-    ? { deviceId: choice.videoDeviceId ? { exact: choice.videoDeviceId } : undefined, width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } }
-    : false
+  const audio: MediaTrackConstraints | boolean = wantAudio ? audioConstraints(choice.audioDeviceId) : false
+  const video: MediaTrackConstraints | boolean = wantVideo ? videoConstraints(choice.videoDeviceId) : false
   const attempts: [MediaTrackConstraints | boolean, MediaTrackConstraints | boolean][] = []
   if (audio && video) attempts.push([audio, video])
   if (audio) attempts.push([audio, false])

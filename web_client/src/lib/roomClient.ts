@@ -5,6 +5,7 @@ import { Negotiator } from './negotiation'
 import { qualityBetween, sampleStats, type Quality, type StatsSample } from './quality'
 import { publisherOfTrackEvent } from './trackIds'
 import { receivedByPublisher, updateFlow, type Flow, type Received } from './mediaFlow'
+import { audioConstraints, videoConstraints } from './media'
 import type { AgreementKind, AgreementView, Alert, Caption, ChatMessage, IceServer, RoomParticipant, RoomState } from './types'
 import { DEAD_LINK_CODES } from './api'
 
@@ -654,9 +655,7 @@ export class RoomClient {
     let fresh: MediaStream
     try {
       fresh = await navigator.mediaDevices.getUserMedia(
-        kind === 'video'
-          ? { video: { deviceId: { exact: deviceId }, width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } } }
-          : { audio: { deviceId: { exact: deviceId }, echoCancellation: true, noiseSuppression: true } },
+        kind === 'video' ? { video: videoConstraints(deviceId) } : { audio: audioConstraints(deviceId) },
       )
     } catch (e) {
       return { ok: false, error: { code: 'device_failed', message: String((e as Error)?.message || e) } }
