@@ -532,3 +532,29 @@ def test_12_judge_ends_with_outcome(sc: Scenario) -> None:
             "[scenario] page errors: "
             + "; ".join(f"{e.step} {e.who}: {e.text}" for e in sc.watch.page_errors)
         )
+
+
+def test_13_records_show_both_outages(sc: Scenario) -> None:
+    """The sealed record of this session: three segments, the two later ones each marked with
+    the outage they follow, in the records list and in the player."""
+    with sc.step("13-records"):
+        page = sc.judge.context.new_page()  # the judge's staff login
+        page.set_default_timeout(20000)
+        page.goto(sc.server.base_url + "/clerk/records")
+        page.get_by_test_id("records-search").wait_for()
+        page.get_by_test_id("search-submit").click()
+        row = page.locator(f'[data-testid=record-row][data-session-id="{sc.demo["session_id"]}"]')
+        row.wait_for()
+        gaps = row.get_by_test_id("recording-gap")
+        wait_for(lambda: gaps.count() == 2, 10, "two outages in the records list")
+        for text in gaps.all_inner_texts():
+            assert "服务器中断" in text and "–" in text, text
+        row.get_by_test_id("record-open").click()
+        page.get_by_test_id("player").wait_for()
+        banners = page.locator("[data-testid=recording] [data-testid=recording-gap]")
+        wait_for(lambda: banners.count() == 2, 10, "two outages in the player")
+        # Every segment plays in the one timeline: a video lane per participant.
+        lanes = page.locator("[data-testid=lane-video]")
+        wait_for(lambda: lanes.count() >= 3, 20, "a video lane for each participant")
+        page.screenshot(path=str(SCREENSHOTS / "scenario-13-records-judge.png"), full_page=True)
+        page.close()
