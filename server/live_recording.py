@@ -145,30 +145,28 @@ class LiveRecording:
             await rec.log_event(action, actor, details)
 
     async def on_end(self, live: LiveRoom, outcome: str, note: str) -> None:
-        rec: SessionRecorder | None = live.extras.pop(REC, None)
-        if rec is None:
-            return
         live.room.recording_active = False
-        await rec.log_event("session.outcome", None, {"outcome": outcome, "note": note})
-        try:
-            manifest = await rec.seal()
-        except OSError as exc:
-            log.error("sealing %s failed: %s (recovered at next start)", rec.folder, exc)
-            return
-        await self._mark_sealed(rec.folder, RecordingStatus.sealed, manifest)
+        await self._seal_open_segment(
+            live, "session.outcome", {"outcome": outcome, "note": note}
+        )
 
     async def on_server_stop(self, live: LiveRoom) -> None:
         """A clean stop (SIGTERM) seals the open segment as a whole one, saying why; the next
         segment starts when the room resumes after the restart (a crash leaves the segment
         open instead, and start-up recovery seals it as interrupted)."""
+        await self._seal_open_segment(live, "server.shutdown", {"reason": "server_stop"})
+
+    async def _seal_open_segment(
+        self, live: LiveRoom, last_event: str, details: dict[str, Any]
+    ) -> None:
         rec: SessionRecorder | None = live.extras.pop(REC, None)
         if rec is None:
             return
-        await rec.log_event("server.shutdown", None, {"reason": "server_stop"})
+        await rec.log_event(last_event, None, details)
         try:
             manifest = await rec.seal()
         except OSError as exc:
-            log.error("sealing %s at shutdown failed: %s (recovered at next start)", rec.folder, exc)
+            log.error("sealing %s failed: %s (recovered at next start)", rec.folder, exc)
             return
         await self._mark_sealed(rec.folder, RecordingStatus.sealed, manifest)
 
