@@ -119,14 +119,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # The shipped defaults (identity check required): the tests verify a party's identity or
     # give the mediator's written reason when admitting an unverified one.
     env = dict(os.environ)
-    out = subprocess.run(
-        [*_cli(), "demo", "--data-dir", str(data_dir), "--json", "--base-url", base],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    ).stdout
-    demo = json.loads(out[out.index("{") :])
+    demo = _seed_demo(data_dir, base)
     # Kept after the run (test-output/ is gitignored) for diagnosing failures in CI.
     log_path = ROOT / "test-output" / "web-server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

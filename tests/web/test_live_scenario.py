@@ -53,6 +53,7 @@ from tests.web.scenario import (
     visible_errors,
     wait_for,
 )
+from tests.web.test_web_client import admit
 
 pytestmark = pytest.mark.slow
 
@@ -284,8 +285,7 @@ def test_02_party_a_identity_checked_and_admitted(sc: Scenario) -> None:
         med.get_by_test_id("identity-close").click()
         pa.get_by_test_id("identity-check-notice").wait_for(state="detached")
         sc.model.checks = {}
-        item.get_by_test_id("admit").click()
-        item.wait_for(state="detached")
+        admit(med, sc.m("A").pid)
         pa.get_by_test_id("room").wait_for()
         sc.m("A").presence = "admitted"
         sc.check("02-admit-A", connected=True)
@@ -296,13 +296,8 @@ def test_03_party_b_admitted_unverified_with_reason(sc: Scenario) -> None:
         med, pb = sc.judge, sc.page("B")
         item = med.locator(f'[data-testid=lobby-item][data-pid="{sc.m("B").pid}"]')
         assert item.locator('[data-testid=lobby-identity][data-verified="no"]').count() == 1
-        item.get_by_test_id("admit").click()
         # Unverified under the court's rules: admitting needs a written reason.
-        box = message_box(med)
-        assert "未核验身份" in box.inner_text(), box.inner_text()
-        box.locator(".el-message-box__input input").fill(OVERRIDE_REASON)
-        box.locator(".el-message-box__btns .el-button--primary").click()
-        item.wait_for(state="detached")
+        admit(med, sc.m("B").pid, reason=OVERRIDE_REASON)
         pb.get_by_test_id("room").wait_for()
         sc.m("B").presence = "admitted"
         sc.check("03-admit-B", connected=True)

@@ -104,6 +104,8 @@ def admit(med_page: Any, pid: str, reason: str | None = None) -> None:
     item.get_by_test_id("admit").click()
     if reason is not None:
         box = med_page.locator(".el-message-box:visible")
+        # The prompt says why a reason is needed: the party's identity is not verified.
+        assert "未核验身份" in box.inner_text(), box.inner_text()
         box.locator("input").fill(reason)
         confirm = box.locator(".el-message-box__btns .el-button--primary")
         assert confirm.inner_text().strip() == "准许进入"
