@@ -190,13 +190,19 @@ class SessionRecorder:
         })
 
     async def log_admission(
-        self, participant_id: str, *, admitted: bool, by: str, identity_checked: bool = True
+        self, participant_id: str, *, admitted: bool, by: str, identity_checked: bool,
+        override_reason: str = "",
     ) -> LogEntry | None:
-        """The mediator's decision on a participant waiting in the lobby."""
-        return await self.log_event(EventType.ADMISSION, by, {
+        """The mediator's decision on a participant waiting in the lobby: whether their identity
+        was checked is a fact the caller states (never assumed), and an unchecked admission
+        carries the mediator's written reason when there was one."""
+        details: dict[str, Any] = {
             "participant": participant_id, "admitted": admitted,
             "identity_checked": identity_checked,
-        })
+        }
+        if override_reason:
+            details["override_reason"] = override_reason
+        return await self.log_event(EventType.ADMISSION, by, details)
 
     async def log_caucus_change(
         self, *, group: str | None, members: Iterable[str], by: str

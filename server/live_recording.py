@@ -133,7 +133,13 @@ class LiveRecording:
         if action == "consent.recording" and pid:
             await rec.log_consent(pid, accepted=True)
         elif action in ("lobby.admit", "lobby.deny") and pid:
-            await rec.log_admission(pid, admitted=action == "lobby.admit", by=actor)
+            await rec.log_admission(
+                pid,
+                admitted=action == "lobby.admit",
+                by=actor,
+                identity_checked=bool(details.get("identity_verified")),
+                override_reason=str(details.get("override_reason") or ""),
+            )
         elif action.startswith("caucus."):
             await rec.log_caucus_change(
                 group=details.get("group_id"),

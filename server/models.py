@@ -113,6 +113,12 @@ class Court(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     region: Mapped[str] = mapped_column(String(200), default="")
+    # 调解成功 / 部分达成 only with an effective agreement (otherwise: a warning and a reason).
+    settlement_requires_agreement: Mapped[bool] = mapped_column(default=False)
+    # Print the court's electronic seal (电子印章) on agreements, beside the mediator's.
+    seal_agreements: Mapped[bool] = mapped_column(default=False)
+    # IANA zone every document and page states its times in.
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -171,6 +177,8 @@ class Party(Base):
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[PartyRole] = mapped_column(_enum(PartyRole, "party_role"))
     phone: Mapped[str] = mapped_column(String(32), default="")
+    # A company or other organisation (signs through a natural person: 法定代表人 / 委托代理人).
+    is_organisation: Mapped[bool] = mapped_column(default=False)
     # For agents and lawyers: whom they represent.
     represents_id: Mapped[str | None] = mapped_column(ForeignKey("parties.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

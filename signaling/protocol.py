@@ -98,6 +98,8 @@ class HandEvent(Event):
 class EndSession(Event):
     outcome: Outcome
     note: Annotated[str, StringConstraints(max_length=4000)] = ""
+    # 调解成功 / 部分达成 with no effective agreement: why (recorded in the sealed log).
+    no_agreement_reason: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
 class TranscriptionToggle(Event):

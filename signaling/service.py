@@ -124,7 +124,7 @@ class SignalingService:
         # room itself stays live in the database and resumes after the restart.
         self.stop_hooks: list[Callable[[LiveRoom], Awaitable[None]]] = []
         # Run before a session may end with an outcome; raise SignalingError to refuse.
-        self.end_checks: list[Callable[[LiveRoom, str], Awaitable[None]]] = []
+        self.end_checks: list[Callable[[LiveRoom, p.EndSession], Awaitable[None]]] = []
         self._register()
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -500,6 +500,7 @@ class SignalingService:
                 self.state.settings.reconnect_grace_seconds,
                 staff_login=ident.staff_login,
             )
+            m.organisation = ident.organisation
             timer = live.grace_tasks.pop(m.pid, None)
             if timer:
                 timer.cancel()
@@ -599,11 +600,18 @@ class SignalingService:
             and target.kind == "party"
             and not target.verified
         )
+        # What the record says of this admission: was the identity verified, and if not, was
+        # a written reason given (the sealed manifest and the documents derive it from here).
+        verified = bool(target is not None and target.verified)
+        facts: dict[str, Any] = {"identity_verified": verified}
+        if not verified and ev.override_reason.strip():
+            facts["override_reason"] = ev.override_reason.strip()
         m = await self._mediator_change(
             ident,
             "lobby.admit",
             lambda r: r.admit(ident.participant_id, ev.participant_id, ev.override_reason),
             participant_id=ev.participant_id,
+            **facts,
         )
         if overridden:
             await self.log_event(
@@ -831,14 +839,15 @@ class SignalingService:
         live = self.rooms[ident.session_id]
         live.room.require_mediator(ident.participant_id)
         for check in self.end_checks:
-            await check(live, ev.outcome.value)
+            await check(live, ev)
         async with live.lock:
             if live.room.ended:
                 raise SignalingError("session_ended", "调解已结束 / this session has ended")
             live.room.ended = True
-        await self.log_event(
-            live, "session.end", ident.actor, outcome=ev.outcome.value, note=ev.note
-        )
+        end_details: dict[str, Any] = {"outcome": ev.outcome.value, "note": ev.note}
+        if ev.no_agreement_reason.strip():
+            end_details["no_agreement_reason"] = ev.no_agreement_reason.strip()
+        await self.log_event(live, "session.end", ident.actor, **end_details)
         for hook in self.end_hooks:
             await hook(live, ev.outcome.value, ev.note)
         async with self.state.db.session() as db:

@@ -121,14 +121,22 @@ class AgreementDocument(Base):
     text_sha256: Mapped[str] = mapped_column(String(64), index=True, default="")
     # Groups that see the live draft: "main" and/or caucus group ids the mediator shared it with.
     audience: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Group id -> the version that group is shown. An edit made in a caucus reaches only that
+    # caucus; other groups keep the version they were shown until the mediator shares again.
+    shown: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     # Participant ids whose signatures make the document effective.
     signers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # When signatures were last requested: voided signatures after it are still owed.
+    requested_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_by: Mapped[str] = mapped_column(String(80), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     effective_at: Mapped[datetime | None] = mapped_column(nullable=True)
     pdf_path: Mapped[str] = mapped_column(String(300), default="")
     pdf_sha256: Mapped[str] = mapped_column(String(64), index=True, default="")
+    pdf_pages: Mapped[int] = mapped_column(Integer, default=0)
+    # The electronic seals printed on the PDF: who, the signed hash, the Ed25519 signature.
+    seal: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Sealed-record folder (relative to recordings_dir) whose manifest lists the PDF.
     sealed_folder: Mapped[str] = mapped_column(String(200), default="")
 
@@ -160,6 +168,10 @@ class AgreementSignature(Base):
     participant_id: Mapped[str] = mapped_column(String(32), index=True)
     signer_name: Mapped[str] = mapped_column(String(100), default="")
     signer_role: Mapped[str] = mapped_column(String(32), default="")
+    # For an organisation: the natural person who signs for it, and in what capacity
+    # ("legal_representative" 法定代表人 / "authorised_agent" 委托代理人).
+    signatory_name: Mapped[str] = mapped_column(String(100), default="")
+    signatory_capacity: Mapped[str] = mapped_column(String(32), default="")
     version: Mapped[int] = mapped_column(Integer)
     text_sha256: Mapped[str] = mapped_column(String(64))
     image_png: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,1 +1,1 @@
-from tests.signaling.conftest import live  # noqa: F401  (re-exported fixture)
+from tests.signaling.conftest import live, live_terminal  # noqa: F401  (re-exported fixtures)

@@ -21,7 +21,7 @@ async def sealed(
     rec = await SessionRecorder.start(tmp_path, case_id="c-7", session_id="s-7", key=key)
     await rec.add_participant("m1", name="李调解员", role="mediator")
     await rec.add_participant("p1", name="王五", role="party")
-    await rec.log_admission("p1", admitted=True, by="m1")
+    await rec.log_admission("p1", admitted=True, by="m1", identity_checked=True)
     await rec.log_consent("p1", accepted=True, text_version="2024-01")
     video, audio = rec.open_track("p1", "video"), rec.open_track("p1", "audio")
     assert video is not None and audio is not None

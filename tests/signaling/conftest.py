@@ -10,7 +10,16 @@ import pytest
 from sqlalchemy import select
 
 from server.invites import invite_token, issue_invite
-from server.models import Case, CaseType, ParticipantKind, Party, PartyRole, User
+from server.models import (
+    Case,
+    CaseType,
+    ParticipantKind,
+    Party,
+    PartyRole,
+    Terminal,
+    User,
+    new_id,
+)
 from server.scheduling import schedule_session
 from server.state import STATE_KEY
 from signaling.client import RoomClient
@@ -39,7 +48,7 @@ class LiveSession:
 
 
 async def make_session(
-    harness: Harness, n_parties: int = 2
+    harness: Harness, n_parties: int = 2, terminal: bool = False
 ) -> tuple[str, dict[str, str], dict[str, str]]:
     state = harness.app[STATE_KEY]
     async with state.db.session() as s:
@@ -61,8 +70,25 @@ async def make_session(
         parties = [Party(case_id=case.id, name=n, role=r) for n, r in names]
         s.add_all(parties)
         await s.flush()
+        kiosk = None
+        if terminal:
+            kiosk = Terminal(
+                court_id=harness.seed.court_a,
+                name="测试村共享法庭",
+                location="测试村村民服务中心",
+                operator_name="王主任",
+                key_prefix=new_id()[:12],
+                key_hash="-",
+            )
+            s.add(kiosk)
+            await s.flush()
         session = await schedule_session(
-            s, case=case, scheduled_at=datetime.now(UTC), mediator=judge, parties=parties
+            s,
+            case=case,
+            scheduled_at=datetime.now(UTC),
+            mediator=judge,
+            parties=parties,
+            terminal=kiosk,
         )
         tokens: dict[str, str] = {}
         pids: dict[str, str] = {}
@@ -80,9 +106,8 @@ async def make_session(
         return session.id, tokens, pids
 
 
-@pytest.fixture
-async def live(harness: Harness) -> AsyncIterator[LiveSession]:
-    session_id, tokens, pids = await make_session(harness)
+async def _live(harness: Harness, terminal: bool) -> AsyncIterator[LiveSession]:
+    session_id, tokens, pids = await make_session(harness, terminal=terminal)
     base = str(harness.server.make_url("/")).rstrip("/")
     ls = LiveSession(harness, base, session_id, tokens, pids, [])
     yield ls
@@ -91,3 +116,16 @@ async def live(harness: Harness) -> AsyncIterator[LiveSession]:
             await c.close()
         except Exception:
             pass
+
+
+@pytest.fixture
+async def live(harness: Harness) -> AsyncIterator[LiveSession]:
+    async for ls in _live(harness, terminal=False):
+        yield ls
+
+
+@pytest.fixture
+async def live_terminal(harness: Harness) -> AsyncIterator[LiveSession]:
+    """The same, with a village terminal scheduled (its join link is tokens["terminal"])."""
+    async for ls in _live(harness, terminal=True):
+        yield ls
