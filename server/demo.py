@@ -119,6 +119,7 @@ async def seed_demo(settings: Settings, base_url: str | None = None) -> DemoResu
                             name="某某物业服务有限公司",
                             role=PartyRole.respondent,
                             phone="13800000002",
+                            is_organisation=True,
                         ),
                     ]
                 )

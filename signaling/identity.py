@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from server.api.errors import ApiError
 from server.api.framework import Ctx, _staff_principal, resolve_invite
-from server.models import Case, MediationSession, SessionParticipant, SessionStatus
+from server.models import Case, MediationSession, Party, SessionParticipant, SessionStatus
 from server.state import AppState
 from signaling.protocol import SignalingError
 
@@ -29,6 +29,8 @@ class Identity:
     invite_id: str | None = None
     # Authenticated by a staff login (session cookie), not by a join link.
     staff_login: bool = False
+    # The party is a company or other organisation: a natural person signs for it.
+    organisation: bool = False
 
 
 async def authenticate(state: AppState, request: Any, auth: Any) -> Identity:
@@ -70,6 +72,7 @@ async def authenticate(state: AppState, request: Any, auth: Any) -> Identity:
         if session.status in (SessionStatus.ended, SessionStatus.cancelled):
             raise SignalingError("session_closed", "调解已结束或已取消 / this session is closed")
         case = await db.get(Case, session.case_id)
+        party = await db.get(Party, participant.party_id) if participant.party_id else None
         return Identity(
             session_id=session.id,
             court_id=session.court_id,
@@ -81,4 +84,5 @@ async def authenticate(state: AppState, request: Any, auth: Any) -> Identity:
             actor=actor,
             invite_id=invite_id,
             staff_login=invite_id is None,
+            organisation=bool(party and party.is_organisation),
         )

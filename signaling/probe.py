@@ -54,6 +54,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="mediator: end the session when leaving (调解成功/调解不成/部分达成)",
     )
     p.add_argument(
+        "--no-agreement-reason",
+        metavar="TEXT",
+        default="",
+        help="with --end-session 调解成功/部分达成 and no signed agreement: how it was settled "
+        "(the server requires a reason)",
+    )
+    p.add_argument(
         "--json",
         action="store_true",
         help="at exit print one JSON object: received [{from, kind, frames, width, "
@@ -150,7 +157,13 @@ async def run_probe(args: argparse.Namespace) -> dict[str, Any]:
                 }
             )
         if is_mediator and args.end_session:
-            await client.call("end_session", {"outcome": OUTCOMES[args.end_session]})
+            await client.call(
+                "end_session",
+                {
+                    "outcome": OUTCOMES[args.end_session],
+                    "no_agreement_reason": args.no_agreement_reason,
+                },
+            )
         elif client.sio.connected:
             await client.call("leave")
     finally:

@@ -48,6 +48,8 @@ class Member:
     identity: dict[str, Any] | None = None
     # The seat is held through a staff login (not a join link): a link may not take it over.
     staff_login: bool = False
+    # A company party: its signature names the natural person who signs and in what capacity.
+    organisation: bool = False
 
     @property
     def verified(self) -> bool:
@@ -74,6 +76,7 @@ class Member:
             "video_muted": self.video_muted,
             "hand_raised": self.hand_raised,
             "identity": self.identity,
+            "organisation": self.organisation,
         }
 
 

@@ -44,6 +44,7 @@ def _dump_member(m: Member) -> dict[str, Any]:
         "was_admitted": m.was_admitted,
         "identity": m.identity,
         "staff_login": m.staff_login,
+        "organisation": m.organisation,
     }
 
 
@@ -74,6 +75,7 @@ def restore_room(room: Room, state: dict[str, Any], now: float) -> list[Member]:
             video_muted=bool(d.get("video_muted")),
             identity=d.get("identity"),
             staff_login=bool(d.get("staff_login")),
+            organisation=bool(d.get("organisation")),
         )
         if presence in _SEATED and d.get("was_admitted", True):
             m.presence = Presence.reconnecting

@@ -42,6 +42,8 @@ from server.models import (
 MAX_SIGNATURE_BYTES = 48 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SIGNING_ROLES = (PartyRole.applicant, PartyRole.respondent)
+# Who signs for an organisation party.
+CAPACITIES = {"legal_representative": "法定代表人", "authorised_agent": "委托代理人"}
 
 
 class AgreementError(Exception):
@@ -129,19 +131,34 @@ async def case_fields(db: AsyncSession, session_id: str) -> dict[str, str]:
     case = await db.get(Case, session.case_id)
     court = await db.get(Court, session.court_id)
     mediator = await db.get(User, session.mediator_id)
+    # Imported here: the rest of this module is edited independently of this function.
+    from server.agreements.templates import court_date, party_fields
+
     ids = await identities(db, session_id)
+    case_type = case.case_type.value if case else "other"
     lines = []
+    # Clauses name parties by role and side (organisation / individual), taken from the case.
+    names: dict[str, list[str]] = {}
+    organisation_roles: set[str] = set()
     for part in await session_parties(db, session_id):
         ident = ids.get(part.id)
         masked = f"（公民身份号码 {ident.id_masked}）" if ident and ident.id_masked else ""
         lines.append(f"{part.role_label}：{part.display_name}{masked}")
+        party = await db.get(Party, part.party_id) if part.party_id else None
+        if party is not None and party.role in SIGNING_ROLES:
+            names.setdefault(party.role.value, []).append(part.display_name)
+            if party.is_organisation:
+                organisation_roles.add(party.role.value)
+    claim = (case.description.strip() or case.title.strip()) if case else ""
     return {
         "court": court.name if court else "",
         "case_number": case.case_number if case else "",
-        "case_type": CASE_TYPE_LABELS.get(case.case_type.value, "") if case else "",
+        "case_type": CASE_TYPE_LABELS.get(case_type, ""),
         "parties": "\n".join(lines),
         "mediator": mediator.display_name if mediator else "",
-        "date": beijing_date(),
+        "date": court_date(court.timezone if court else ""),
+        "claim": claim or "____",
+        **party_fields(case_type, names, organisation_roles),
     }
 
 
@@ -158,6 +175,7 @@ async def create_doc(
     case_type = case.case_type.value if case else "other"
     title, body = await template_for(db, session.court_id, case_type, kind)
     text = fill(body, await case_fields(db, session_id))
+    aud = audience if audience is not None else ["main"]
     doc = AgreementDocument(
         session_id=session_id,
         court_id=session.court_id,
@@ -167,7 +185,8 @@ async def create_doc(
         version=1,
         text=text,
         text_sha256=sha256_text(text),
-        audience=audience if audience is not None else ["main"],
+        audience=list(aud),
+        shown={g: 1 for g in aud},
         signers=[],
         created_by=actor,
     )
@@ -198,9 +217,16 @@ def _require_editable(doc: AgreementDocument) -> None:
 
 
 async def edit(
-    db: AsyncSession, doc: AgreementDocument, text: str, base_version: int, actor: str
+    db: AsyncSession,
+    doc: AgreementDocument,
+    text: str,
+    base_version: int,
+    actor: str,
+    reach: list[str] | None = None,
 ) -> list[AgreementSignature]:
-    """A new version of the text; returns the signatures this edit voided."""
+    """A new version of the text, shown at once only to the groups in ``reach`` (the groups of
+    the audience the editor is with; None: the whole audience); every other group keeps the
+    version it was shown. Returns the signatures this edit voided."""
     _require_editable(doc)
     if base_version != doc.version:
         raise AgreementError(
@@ -212,6 +238,9 @@ async def edit(
     doc.version += 1
     doc.text = text
     doc.text_sha256 = sha256_text(text)
+    targets = doc.audience if reach is None else [g for g in reach if g in doc.audience]
+    # A new dict: the JSON column does not track changes made in place.
+    doc.shown = {**(doc.shown or {}), **{g: doc.version for g in targets}}
     doc.updated_at = datetime.now(UTC)
     db.add(
         AgreementVersion(
@@ -230,12 +259,90 @@ async def edit(
     return voided
 
 
+def share(doc: AgreementDocument, groups: list[str]) -> list[str]:
+    """The mediator shows the current text to exactly these groups (on purpose)."""
+    doc.audience = sorted(set(groups))
+    doc.shown = {g: doc.version for g in doc.audience}
+    return list(doc.audience)
+
+
+def prune_groups(doc: AgreementDocument, existing: set[str]) -> list[str]:
+    """Drop groups that no longer exist (a caucus closed) from the audience; the draft then
+    falls back to the mediator, who may share it to the main room. Returns the dropped ids."""
+    dropped = [g for g in doc.audience if g not in existing]
+    stale_shown = [g for g in (doc.shown or {}) if g not in existing]
+    if dropped or stale_shown:
+        doc.audience = [g for g in doc.audience if g in existing]
+        doc.shown = {g: v for g, v in (doc.shown or {}).items() if g in existing}
+    return dropped
+
+
+async def version_text(db: AsyncSession, doc: AgreementDocument, version: int) -> tuple[str, str]:
+    """Text and SHA-256 of one version of the document."""
+    if version == doc.version:
+        return doc.text, doc.text_sha256
+    row = await db.scalar(
+        select(AgreementVersion).where(
+            AgreementVersion.document_id == doc.id, AgreementVersion.version == version
+        )
+    )
+    if row is None:
+        raise AgreementError("unknown_version", f"版本不存在 / no version {version}")
+    return row.text, row.sha256
+
+
 async def request_signatures(db: AsyncSession, doc: AgreementDocument) -> None:
     _require_editable(doc)
     doc.signers = await required_signers(db, doc.session_id)
     if not doc.signers:
         raise AgreementError("no_signers", "本案没有需要签名的当事人 / no party needs to sign")
     doc.status = DocStatus.signing.value
+    doc.requested_at = datetime.now(UTC)
+
+
+WITHDRAWN = "signature request withdrawn"
+
+
+async def withdraw(db: AsyncSession, doc: AgreementDocument) -> list[AgreementSignature]:
+    """The mediator withdraws the request for signatures: back to draft; signatures given so
+    far no longer count (they covered a request that no longer stands)."""
+    if doc.status != DocStatus.signing.value:
+        raise AgreementError("not_signing", "协议未在签署中 / the agreement is not being signed")
+    voided = await active_signatures(db, doc)
+    now = datetime.now(UTC)
+    for sig in voided:
+        sig.voided_at = now
+        sig.void_reason = WITHDRAWN
+    doc.status = DocStatus.draft.value
+    doc.signers = []
+    doc.requested_at = None
+    return voided
+
+
+async def owed_signatures(db: AsyncSession, doc: AgreementDocument) -> list[str]:
+    """Signers whose signature an edit voided during the current request and who have not
+    signed again: they are told until they sign or the request is withdrawn."""
+    if doc.status != DocStatus.signing.value or doc.requested_at is None:
+        return []
+    rows = await db.scalars(
+        select(AgreementSignature).where(
+            AgreementSignature.document_id == doc.id,
+            AgreementSignature.voided_at.is_not(None),
+        )
+    )
+    since = _aware(doc.requested_at)
+    voided = {
+        r.participant_id
+        for r in rows
+        if r.void_reason != WITHDRAWN and r.voided_at is not None and _aware(r.voided_at) >= since
+    }
+    signed = {s.participant_id for s in await active_signatures(db, doc)}
+    return [pid for pid in doc.signers if pid in voided and pid not in signed]
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite hands back naive datetimes (stored as UTC).
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def decode_signature(data: str) -> bytes:
@@ -275,6 +382,9 @@ async def sign(
     signature_png: bytes,
     identity: IdentityVerification | None,
     ip: str = "",
+    organisation: bool = False,
+    signatory_name: str = "",
+    signatory_capacity: str = "",
 ) -> AgreementSignature:
     if doc.status != DocStatus.signing.value:
         raise AgreementError(
@@ -290,6 +400,12 @@ async def sign(
     for old in await active_signatures(db, doc):
         if old.participant_id == participant.id:
             raise AgreementError("already_signed", "您已签署此版本 / already signed")
+    if organisation and (not signatory_name.strip() or signatory_capacity not in CAPACITIES):
+        raise AgreementError(
+            "signatory_required",
+            "单位当事人须填写签署人姓名及身份（法定代表人或委托代理人） / an organisation signs "
+            "through a named person: give their name and capacity",
+        )
     sig = AgreementSignature(
         document_id=doc.id,
         participant_id=participant.id,
@@ -302,6 +418,8 @@ async def sign(
         identity_verification_id=identity.id if identity else None,
         identity=identity.public() if identity else {"verified": False},
         ip=ip,
+        signatory_name=signatory_name.strip() if organisation else "",
+        signatory_capacity=signatory_capacity if organisation else "",
     )
     db.add(sig)
     await db.flush()
@@ -339,10 +457,14 @@ async def view(db: AsyncSession, doc: AgreementDocument, *, with_text: bool) -> 
                 "text_sha256": s.text_sha256,
                 "signed_at": s.signed_at.isoformat(),
                 "identity_verified": bool(s.identity.get("verified")),
+                "signatory_name": s.signatory_name,
+                "signatory_capacity": s.signatory_capacity,
             }
             for s in sigs
         ],
         "audience": list(doc.audience),
+        "shown": dict(doc.shown or {}),
+        "voided": await owed_signatures(db, doc),
         "effective_at": doc.effective_at.isoformat() if doc.effective_at else None,
         "pdf_sha256": doc.pdf_sha256 or None,
     }

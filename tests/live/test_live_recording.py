@@ -53,7 +53,7 @@ async def test_session_is_recorded_sealed_and_verifies(live: LiveSession) -> Non
     await asyncio.sleep(1.5)
     await mediator.call("caucus_close")
     await asyncio.sleep(1.5)
-    await mediator.call("end_session", {"outcome": "settled", "note": "达成一致"})
+    await mediator.call("end_session", {"outcome": "settled", "note": "达成一致", "no_agreement_reason": "当场履行"})
     await asyncio.sleep(0.5)
 
     state = live.harness.app[STATE_KEY]

@@ -182,7 +182,7 @@ async def test_end_session_records_outcome(live: LiveSession) -> None:
     mediator = await live.joined("mediator")
     applicant = await live.joined("applicant")
     await mediator.call("start_session")
-    await mediator.call("end_session", {"outcome": "partial", "note": "部分达成"})
+    await mediator.call("end_session", {"outcome": "partial", "note": "部分达成", "no_agreement_reason": "部分事项当场履行"})
     await applicant.wait_until(lambda: applicant.saw("session_ended"))
     from server.models import MediationSession
 

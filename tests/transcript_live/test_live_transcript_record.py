@@ -89,7 +89,11 @@ async def start(live: LiveSession) -> RoomClient:
 
 
 async def end(mediator: RoomClient) -> None:
-    await mediator.call("end_session", {"outcome": "settled", "note": "被申请人同意支付两千五百元"})
+    await mediator.call("end_session", {
+            "outcome": "settled",
+            "note": "被申请人同意支付两千五百元",
+            "no_agreement_reason": "当场履行",
+        })
 
 
 async def party_get(live: LiveSession, who: str, path: str = "") -> Any:

@@ -143,7 +143,11 @@ async def test_two_speakers_transcribed_captioned_and_caucus_kept_apart(
         what="captions",
     )
     await asyncio.sleep(1.0)  # nothing else may arrive
-    await mediator.call("end_session", {"outcome": "settled", "note": "双方达成分期付款协议"})
+    await mediator.call("end_session", {
+            "outcome": "settled",
+            "note": "双方达成分期付款协议",
+            "no_agreement_reason": "另行签署纸质协议",
+        })
 
     segments = await segments_of(live)
     main = [s for s in segments if s.document == "main"]
