@@ -149,6 +149,10 @@ def test_identity_agreement_signing_and_record_review(
         page.get_by_test_id("sign-box").wait_for()
         assert "签署中" in page.get_by_test_id("agreement-status").inner_text()
         page.get_by_test_id("sign-confirm").click()
+        if n == 1:
+            # The property company signs through a named person, in a stated capacity.
+            page.get_by_test_id("signatory-name").fill("李经理")
+            page.get_by_test_id("signatory-capacity").select_option("authorised_agent")
         draw_signature(page, n)
         submit = page.get_by_test_id("sign-submit")
         wait_until(lambda s=submit: s.is_enabled(), what="sign button enabled")

@@ -230,6 +230,9 @@ def test_mediation_end_to_end(server: Server, browser: Any, screenshots: Path) -
 
     # End with an outcome; the parties are told.
     med.get_by_test_id("outcome-partial").click()
+    # No agreement was drafted: a partial settlement says how it was reached.
+    med.get_by_test_id("no-agreement-warning").wait_for()
+    med.get_by_test_id("no-agreement-reason").fill("部分事项当场履行完毕")
     med.get_by_test_id("end-note").fill("双方就维修费用达成部分一致")
     med.get_by_test_id("end-session").click()
     med.locator(".el-message-box__btns .el-button--primary").click()

@@ -12,6 +12,8 @@ export interface RoomParticipant {
   video_muted: boolean
   hand_raised: boolean
   identity?: IdentityView | null
+  // A company party: its signature names the natural person signing and their capacity.
+  organisation?: boolean
 }
 
 export interface IdentityView {
@@ -37,15 +39,20 @@ export interface AgreementSignatureView {
   text_sha256: string
   signed_at: string
   identity_verified: boolean
+  // An organisation's signature: the natural person who signed and in what capacity.
+  signatory_name?: string | null
+  signatory_capacity?: 'legal_representative' | 'authorised_agent' | null
 }
 
 export interface AgreementView {
   kind: AgreementKind
   title: string
   status: 'draft' | 'signing' | 'effective'
-  version: number
+  // The version this reader is shown (a party: the one shown to their group); null when the
+  // reader cannot read the text.
+  version: number | null
   text?: string
-  text_sha256: string
+  text_sha256: string | null
   signed: number
   required: number
   signers: string[]
@@ -54,7 +61,16 @@ export interface AgreementView {
   effective_at: string | null
   pdf_sha256: string | null
   readable: boolean
+  // Signers whose signature an edit voided and who have not signed again (while signing).
   voided?: string[]
+  // Whether this reader may sign now (signer, signing, reads the current version, not signed it).
+  signable?: boolean
+  // Staff only: the version each audience group is shown.
+  shown?: Record<string, number>
+  // Staff only: the groups a save by this staff member reaches live ([]: staff only).
+  edit_reach?: string[]
+  // Staff only: audience groups still shown an older version.
+  stale_groups?: string[]
 }
 
 export interface Alert {
