@@ -10,6 +10,7 @@ from aiohttp import web
 from server.config import Settings
 from server.db import Database
 from server.metrics import Metrics
+from server.revocations import Revocations
 from server.security.ratelimit import LoginLimiter
 from server.security.tokens import TokenSigner
 
@@ -21,6 +22,7 @@ class AppState:
     signer: TokenSigner
     login_limiter: LoginLimiter
     metrics: Metrics
+    revocations: Revocations = field(default_factory=Revocations)
     # Filled by the live-room layer when it is mounted (signaling/): room registry etc.
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -21,7 +21,7 @@ from aiortc import RTCIceServer
 from sqlalchemy import delete, update
 
 from server import audit
-from server.models import LiveRoomState, MediationSession, Outcome, SessionStatus
+from server.models import Invite, LiveRoomState, MediationSession, Outcome, SessionStatus
 from server.rtc.config import MediaConfig
 from server.rtc.errors import MediaError
 from server.rtc.publication import PublishedTrack
@@ -391,12 +391,16 @@ class SignalingService:
                     raise SignalingError("unauthenticated", "未认证的连接 / not authenticated")
                 if len(json.dumps(data, default=str)) > p.MAX_EVENT_BYTES:
                     raise SignalingError("payload_too_large", "事件数据过大 / payload too large")
-                payload = p.parse(model, data)
                 live = self.rooms.get(ident.session_id)
+                # Only the socket that joined acts for its participant: another socket of the
+                # same link (opened earlier, or never joined) may not chat or replace media.
                 if name != "join" and (
-                    live is None or ident.participant_id not in live.room.members
+                    live is None
+                    or ident.participant_id not in live.room.members
+                    or live.room.members[ident.participant_id].sid != sid
                 ):
                     raise SignalingError("not_joined", "请先加入 / join first")
+                payload = p.parse(model, data)
                 result = await fn(sid, ident, payload)
                 return {"ok": True, **(result or {})}
             except SignalingError as exc:
@@ -485,7 +489,52 @@ class SignalingService:
             )
 
     # --- events -------------------------------------------------------------------------------
+    async def _require_link_valid(self, sid: str, ident: Identity) -> None:
+        """The link is checked again at join: a socket opened before its link was revoked (or
+        expired) must not enter the room afterwards."""
+        if ident.invite_id is None:
+            return
+        async with self.state.db.session() as db:
+            invite = await db.get(Invite, ident.invite_id)
+        now = datetime.now(UTC)
+        expires = invite.expires_at if invite is not None else None
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        if invite is None or invite.revoked_at is not None or (expires and expires <= now):
+            await self._dismiss(
+                sid, "link_revoked", "链接已失效，请联系书记员 / this link has been revoked"
+            )
+            raise SignalingError(
+                "link_revoked", "链接已失效，请联系书记员 / this link has been revoked"
+            )
+
+    async def on_links_revoked(self, invite_ids: set[str]) -> None:
+        """Cut off every socket of a revoked link now; a participant seated through it leaves
+        the room (their link can no longer bring them back)."""
+        for sid, ident in list(self._sids.items()):
+            if ident.invite_id not in invite_ids:
+                continue
+            live = self.rooms.get(ident.session_id)
+            m = live.room.members.get(ident.participant_id) if live else None
+            await self._dismiss(
+                sid, "link_revoked", "链接已被撤销，请联系书记员 / this link has been revoked"
+            )
+            if live is None or m is None or m.sid != sid:
+                continue
+            async with live.lock:
+                live.room.leave(m.pid)
+                timer = live.grace_tasks.pop(m.pid, None)
+                if timer:
+                    timer.cancel()
+                await self._sync_media(live)
+                await self._broadcast_state(live)
+            await self.log_event(
+                live, "participant.link_revoked", "system", participant_id=m.pid,
+                invite_id=ident.invite_id,
+            )
+
     async def on_join(self, sid: str, ident: Identity, ev: p.JoinEvent) -> dict[str, Any]:
+        await self._require_link_valid(sid, ident)
         live = await self._live(ident)
         async with live.lock:
             existing = live.room.members.get(ident.participant_id)
@@ -963,11 +1012,15 @@ def attach(app: Any, state: AppState) -> SignalingService:
     sio.attach(app)
     service = SignalingService(state, sio, router)
 
+    state.revocations.subscribe(service.on_links_revoked)
+
     async def _start(_app: Any) -> None:
         service._spawn(service.sample_metrics())
         service._spawn(service.heartbeat())
+        await state.revocations.start(state.settings.redis_url)
 
     async def _shutdown(_app: Any) -> None:
+        await state.revocations.stop()
         await service.shutdown()
 
     app.on_startup.append(_start)

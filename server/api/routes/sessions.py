@@ -233,11 +233,13 @@ async def cancel_session(ctx: Ctx) -> MediationSession:
         raise conflict("只能取消尚未开始的会话 / only scheduled sessions can be cancelled")
     session.status = SessionStatus.cancelled
     now = datetime.now(UTC)
+    revoked = []
     for invite in await ctx.db.scalars(
         select(Invite).where(Invite.session_id == session.id, Invite.revoked_at.is_(None))
     ):
         invite.revoked_at = now
         invite.revoked_by = ctx.staff.id
+        revoked.append(invite.id)
     audit.record(
         ctx.db,
         actor=ctx.actor,
@@ -247,6 +249,9 @@ async def cancel_session(ctx: Ctx) -> MediationSession:
         session_id=session.id,
         ip=ctx.ip,
     )
+    # Committed first, so a socket cut off now is refused when it reconnects.
+    await ctx.db.commit()
+    await ctx.state.revocations.announce(revoked)
     return session
 
 
@@ -338,6 +343,9 @@ async def revoke_invite(ctx: Ctx) -> Invite:
             session_id=session.id,
             ip=ctx.ip,
         )
+        # Committed first, so a socket cut off now is refused when it reconnects.
+        await ctx.db.commit()
+        await ctx.state.revocations.announce([invite.id])
     return invite
 
 
