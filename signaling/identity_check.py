@@ -27,7 +27,7 @@ from server.state import AppState
 from signaling import protocol as p
 from signaling.identity import Identity
 from signaling.protocol import SignalingError
-from signaling.room import STAFF_KINDS, Presence
+from signaling.room import STAFF_KINDS, Member, Presence
 from signaling.service import LiveRoom, SignalingService
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,11 @@ class IdentitySubmit(p.Event):
 class IdentityVerify(p.Event):
     participant_id: p.Pid
     method: Literal["online_visual", "in_person_terminal"]
+
+
+def submitter(pid: str) -> str:
+    """How an identity row names who entered it: by participant, whatever their login."""
+    return f"participant:{pid}"
 
 
 def room_view(row: IdentityVerification) -> dict[str, Any]:
@@ -94,6 +99,15 @@ class IdentityCheck:
                 await self.service._broadcast_state(live)
 
     # --- helpers --------------------------------------------------------------------------
+    @staticmethod
+    def _require_terminal_admitted(me: Member) -> None:
+        if me.presence != Presence.admitted:
+            raise SignalingError(
+                "not_admitted",
+                "终端须先经调解员准许进入，才能登记或核验身份 / the terminal must be admitted "
+                "before it registers or attests anyone",
+            )
+
     def _live(self, ident: Identity) -> LiveRoom:
         return self.service.rooms[ident.session_id]
 
@@ -118,8 +132,24 @@ class IdentityCheck:
             raise SignalingError("forbidden", "只能提交本人的身份信息 / only your own identity")
         if live.room.member(target).kind in STAFF_KINDS:
             raise SignalingError("not_allowed", "工作人员无需核验 / staff need no check")
+        if me.kind == "terminal":
+            self._require_terminal_admitted(me)
         try:
             async with self.state.db.session() as db:
+                existing = await idstore.load(db, live.session_id, target)
+                if (
+                    me.kind == "terminal"
+                    and existing is not None
+                    and existing.id_masked
+                    and existing.submitted_by != submitter(me.pid)
+                ):
+                    # The terminal registers parties in front of it; it may not replace what a
+                    # party (or staff) entered, or it could attest a number of its choosing.
+                    raise SignalingError(
+                        "not_allowed",
+                        "该当事人已提交身份信息，终端不能更改 / this party's identity was "
+                        "entered elsewhere: the terminal cannot replace it",
+                    )
                 row = await idstore.submit(
                     self.state,
                     db,
@@ -128,6 +158,7 @@ class IdentityCheck:
                     pid=target,
                     name=ev.name,
                     number=ev.id_number,
+                    by=submitter(me.pid),
                 )
                 public = row.public()
         except InvalidIdNumber as exc:
@@ -218,6 +249,7 @@ class IdentityCheck:
                     "现场核验须由共享法庭终端的庭务主任确认 / in-person checks are attested at "
                     "the terminal",
                 )
+            self._require_terminal_admitted(me)
         else:
             self._require_staff(live, ident)
             seen = target.pid in live.extras.get(CHECKED, set()) or target.connected
@@ -230,6 +262,14 @@ class IdentityCheck:
             if row is None or not row.id_masked:
                 raise SignalingError(
                     "no_identity", "当事人尚未填写身份信息 / the party has not entered an ID"
+                )
+            if me.kind == "terminal" and row.submitted_by != submitter(me.pid):
+                # In person means in front of this terminal: only a party it registered here
+                # for this session (not one who joined from home and entered their own ID).
+                raise SignalingError(
+                    "not_at_terminal",
+                    "只能核验在本终端现场登记的当事人 / the terminal attests only parties it "
+                    "registered in person",
                 )
             verifier = me.display_name
             if me.kind == "terminal":

@@ -74,6 +74,7 @@ async def submit(
     pid: str,
     name: str,
     number: str,
+    by: str = "",
 ) -> IdentityVerification:
     """Store a declared name + ID number (validated). A changed number voids a verification."""
     normalized = idnumber.validate(number)
@@ -90,6 +91,7 @@ async def submit(
     row.id_hmac = digest
     row.id_masked = idnumber.mask(normalized)
     row.submitted_at = datetime.now(UTC)
+    row.submitted_by = by
     row.purged_at = None
     return row
 

@@ -57,6 +57,9 @@ class IdentityVerification(Base):
     id_hmac: Mapped[str] = mapped_column(String(64), default="", index=True)
     id_masked: Mapped[str] = mapped_column(String(24), default="")
     submitted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Who entered the number, by participant ("participant:<pid>"): the party, staff, or a
+    # terminal that registered the party in person (it may attest only those).
+    submitted_by: Mapped[str] = mapped_column(String(80), default="")
     method: Mapped[str | None] = mapped_column(String(32), nullable=True)
     verified_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     verifier_name: Mapped[str] = mapped_column(String(100), default="")
@@ -77,6 +80,7 @@ class IdentityVerification(Base):
             "declared_name": self.declared_name,
             "id_masked": self.id_masked,
             "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
+            "submitted_by": self.submitted_by or None,
             "verified": self.verified,
             "method": self.method,
             "verified_by": self.verified_by,

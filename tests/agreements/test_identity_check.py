@@ -181,3 +181,58 @@ async def test_terminal_attests_in_person(live: LiveSession) -> None:
             "identity_verify", {"participant_id": app_pid, "method": "in_person_terminal"}
         )
     assert err.value.code == "forbidden"
+
+
+async def test_terminal_attests_only_parties_it_registered_while_admitted(
+    live_terminal: LiveSession,
+) -> None:
+    """The 庭务主任 vouches for people in front of the terminal: not for a party at home, not
+    before the terminal is admitted, and never over a number the party entered."""
+    live = live_terminal
+    mediator = await join(live, "mediator")
+    terminal = await join(live, "terminal")
+    applicant = await join(live, "applicant")
+    respondent = await join(live, "respondent")
+    app_pid, resp_pid = live.pids["applicant"], live.pids["respondent"]
+    await mediator.wait_until(lambda: len(mediator.lobby()) == 3)
+
+    # Still in the lobby: the terminal may neither register nor attest.
+    with pytest.raises(SignalingFailure) as err:
+        await terminal.call(
+            "identity_submit",
+            {"participant_id": resp_pid, "name": "被申请人乙", "id_number": RESPONDENT_ID},
+        )
+    assert err.value.code == "not_admitted"
+    await mediator.call("admit", {"participant_id": live.pids["terminal"]})
+    await terminal.wait_until(lambda: terminal.presence == "admitted")
+
+    # The applicant joined from home and entered their own number: the terminal can neither
+    # replace it nor attest it.
+    await applicant.call("identity_submit", {"name": "申请人甲", "id_number": APPLICANT_ID})
+    with pytest.raises(SignalingFailure) as err:
+        await terminal.call(
+            "identity_submit",
+            {"participant_id": app_pid, "name": "申请人甲", "id_number": RESPONDENT_ID},
+        )
+    assert err.value.code == "not_allowed"
+    with pytest.raises(SignalingFailure) as err:
+        await terminal.call(
+            "identity_verify", {"participant_id": app_pid, "method": "in_person_terminal"}
+        )
+    assert err.value.code == "not_at_terminal"
+    # Nor may the judge then admit the applicant without a reason.
+    with pytest.raises(SignalingFailure) as err:
+        await mediator.call("admit", {"participant_id": app_pid})
+    assert err.value.code == "not_verified"
+
+    # A party registered at the terminal is attested there.
+    await terminal.call(
+        "identity_submit",
+        {"participant_id": resp_pid, "name": "被申请人乙", "id_number": RESPONDENT_ID},
+    )
+    ver = await terminal.call(
+        "identity_verify", {"participant_id": resp_pid, "method": "in_person_terminal"}
+    )
+    assert ver["identity"]["verified"] and ver["identity"]["method"] == "in_person_terminal"
+    await mediator.call("admit", {"participant_id": resp_pid})
+    await respondent.wait_until(lambda: respondent.presence == "admitted")

@@ -204,8 +204,13 @@ async def test_sealed_manifest_states_identity_checks_as_logged(
     respondent = await join(live, "respondent")
     await mediator.wait_until(lambda: len(mediator.lobby()) == 3)
     await mediator.call("admit", {"participant_id": live.pids["terminal"]})
-    # The applicant is checked in person at the terminal; the respondent is not checked.
-    await applicant.call("identity_submit", {"name": "申请人甲", "id_number": APPLICANT_ID})
+    # The applicant is registered and checked in person at the terminal; the respondent is not
+    # checked.
+    await terminal.wait_until(lambda: terminal.presence == "admitted")
+    await terminal.call(
+        "identity_submit",
+        {"participant_id": live.pids["applicant"], "name": "申请人甲", "id_number": APPLICANT_ID},
+    )
     await terminal.call(
         "identity_verify",
         {"participant_id": live.pids["applicant"], "method": "in_person_terminal"},

@@ -455,13 +455,21 @@ def test_captions_and_clerk_transcript(
 def test_terminal_officer_attests_identity_in_person(
     server: Server, browser: Any, fresh: dict[str, Any]
 ) -> None:
-    """The 庭务主任 registers a party's ID at the village terminal and attests in person."""
+    """The 庭务主任 registers a party's ID at the village terminal and attests in person, once
+    the judge has admitted the terminal (a terminal in the lobby may not vouch for anyone)."""
     pid_a = token_payload(fresh["party_links"][0]["url"])["pid"]
     kiosk = new_page(browser, viewport={"width": 1280, "height": 900})
     kiosk.goto(fresh["terminal_link"])
     kiosk.get_by_test_id("who-name").wait_for()
     enter_room(kiosk)
     kiosk.get_by_test_id("lobby").wait_for()
+    med = new_page(browser, viewport={"width": 1280, "height": 900})
+    staff_login(med, server, "judge", "demo-judge-2026", "/console")
+    med.goto(f"{server.base_url}/console/{fresh['session_id']}")
+    med.get_by_test_id("preview-video").wait_for(state="visible")
+    enter_room(med)
+    med.get_by_test_id("mediator-panel").wait_for()
+    admit(med, token_payload(fresh["terminal_link"])["pid"])
 
     party = new_page(browser, viewport={"width": 390, "height": 800})
     party.goto(fresh["party_links"][0]["url"])

@@ -1,5 +1,5 @@
 """the legal record: per-group shown versions of a draft, signatories of organisations,
-court seal and settlement settings, organisation parties
+court seal and settlement settings, organisation parties, who submitted an identity
 
 Revision ID: 0009
 Revises: 0008
@@ -34,6 +34,12 @@ def upgrade() -> None:
                 "signatory_capacity", sa.String(length=32), nullable=False, server_default=""
             )
         )
+    with op.batch_alter_table("identity_verifications") as b:
+        # Who entered the number: the party themself, staff, or a terminal that registered
+        # the party in person (a terminal may attest only those it registered).
+        b.add_column(
+            sa.Column("submitted_by", sa.String(length=80), nullable=False, server_default="")
+        )
     with op.batch_alter_table("parties") as b:
         b.add_column(
             sa.Column("is_organisation", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -62,6 +68,8 @@ def downgrade() -> None:
         b.drop_column("settlement_requires_agreement")
     with op.batch_alter_table("parties") as b:
         b.drop_column("is_organisation")
+    with op.batch_alter_table("identity_verifications") as b:
+        b.drop_column("submitted_by")
     with op.batch_alter_table("agreement_signatures") as b:
         b.drop_column("signatory_capacity")
         b.drop_column("signatory_name")

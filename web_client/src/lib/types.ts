@@ -20,6 +20,8 @@ export interface IdentityView {
   participant_id: string
   id_masked: string
   submitted_at: string | null
+  // "participant:<pid>" of whoever entered the number (the party, staff or a terminal)
+  submitted_by?: string | null
   verified: boolean
   method: string | null
   verified_by: string | null
