@@ -60,6 +60,14 @@ class Settings(BaseModel):
     room_max_participants: int = Field(default=12, ge=2)
     room_max_bitrate_kbps: int = Field(default=2500, ge=64)
     reconnect_grace_seconds: float = Field(default=30.0, ge=0)
+    # Live-room sockets: one that has not joined its room within this time is closed (so idle or
+    # refused connections cannot pile up), and one address may hold at most this many.
+    socket_join_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_sockets_per_address: int = Field(default=100, ge=1)
+    # Client events per participant: a burst, then a sustained rate (token bucket).
+    # (A browser's join sends a dozen events at once: ICE candidates, mute states, reads.)
+    event_burst: int = Field(default=60, ge=1)
+    events_per_second: float = Field(default=20.0, gt=0)
     # Court rules: identity is checked before the session; an unverified party is admitted
     # only with the mediator's written reason. Off only for tests and demos of other features.
     identity_check_required: bool = True

@@ -20,7 +20,6 @@ import socketio
 from aiortc import RTCIceServer
 from sqlalchemy import delete, update
 
-from server import audit
 from server.models import Invite, LiveRoomState, MediationSession, Outcome, SessionStatus
 from server.rtc.config import MediaConfig
 from server.rtc.errors import MediaError
@@ -28,11 +27,14 @@ from server.rtc.publication import PublishedTrack
 from server.rtc.room import MediaRoom, MediaRoomObserver
 from server.state import AppState
 from signaling import protocol as p
+from signaling.audit_batch import AuditBatch
+from signaling.connections import ConnectionGuard
 from signaling.identity import Identity, authenticate
 from signaling.protocol import SignalingError
 from signaling.room import STAFF_KINDS, Member, Presence, Room
 from signaling.room_state import dump_room, restore_room, was_recording
 from signaling.routing import LocalRouter, RedisRouter, RoomRouter
+from signaling.throttle import EventThrottle
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,14 @@ class SignalingService:
         self.stop_hooks: list[Callable[[LiveRoom], Awaitable[None]]] = []
         # Run before a session may end with an outcome; raise SignalingError to refuse.
         self.end_checks: list[Callable[[LiveRoom, p.EndSession], Awaitable[None]]] = []
+        settings = state.settings
+        self.guard = ConnectionGuard(
+            sio,
+            join_timeout_s=settings.socket_join_timeout_seconds,
+            per_address=settings.max_sockets_per_address,
+        )
+        self.throttle = EventThrottle(settings.event_burst, settings.events_per_second)
+        self.audit_batch = AuditBatch(state.db)
         self._register()
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -321,16 +331,14 @@ class SignalingService:
 
     async def log_event(self, live: LiveRoom, action: str, actor: str, **details: Any) -> None:
         """Audit row (database) + room event hooks (the sealed record's event log)."""
-        async with self.state.db.session() as db:
-            audit.record(
-                db,
-                actor=actor,
-                action=action,
-                court_id=live.room.court_id,
-                session_id=live.session_id,
-                target=str(details.get("participant_id", "")),
-                **details,
-            )
+        await self.audit_batch.write(
+            actor=actor,
+            action=action,
+            court_id=live.room.court_id,
+            session_id=live.session_id,
+            target=str(details.get("participant_id", "")),
+            **details,
+        )
         for hook in self.event_hooks:
             result = hook(live, action, actor, details)
             if result is not None:
@@ -389,6 +397,10 @@ class SignalingService:
                 ident = self._sids.get(sid)
                 if ident is None:
                     raise SignalingError("unauthenticated", "未认证的连接 / not authenticated")
+                if not self.throttle.allow(f"{ident.session_id}:{ident.participant_id}"):
+                    raise SignalingError(
+                        "rate_limited", "操作过于频繁，请稍后再试 / too many events: slow down"
+                    )
                 if len(json.dumps(data, default=str)) > p.MAX_EVENT_BYTES:
                     raise SignalingError("payload_too_large", "事件数据过大 / payload too large")
                 live = self.rooms.get(ident.session_id)
@@ -424,6 +436,7 @@ class SignalingService:
         try:
             ident = await authenticate(self.state, request, auth)
         except SignalingError as exc:
+            self.guard.refused(sid)
             # The browser receives {"message": …, "data": {"code": …}} in its connect_error.
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code}
@@ -594,10 +607,12 @@ class SignalingService:
                 participant_id=m.pid,
                 at=datetime.fromtimestamp(m.consented_at or 0, UTC).isoformat(),
             )
+        self.guard.joined(sid)
         return {"room": live.room.snapshot(m.pid)}
 
     async def on_leave(self, sid: str, ident: Identity, ev: p.Empty) -> None:
         live = self.rooms[ident.session_id]
+        self.guard.left(sid)
         async with live.lock:
             live.room.leave(ident.participant_id)
             await self._sync_media(live)
@@ -829,11 +844,12 @@ class SignalingService:
             "at": datetime.now(UTC).isoformat(),
             "group": me.group,
         }
-        for m in live.room.group_members(me.group):
-            await self._emit("chat", msg, m.sid)
+        # In the record before anyone sees it: the sealed log never misses what the room saw.
         await self.log_event(
             live, "chat.message", ident.actor, participant_id=me.pid, group=me.group, text=ev.text
         )
+        for m in live.room.group_members(me.group):
+            await self._emit("chat", msg, m.sid)
 
     async def on_raise_hand(self, sid: str, ident: Identity, ev: p.HandEvent) -> None:
         live = self.rooms[ident.session_id]
