@@ -29,7 +29,7 @@ async def wait_disconnected(c: RoomClient, timeout: float = 5.0) -> None:
 async def test_a_socket_that_never_joined_cannot_act_for_the_participant(
     live: LiveSession,
 ) -> None:
-    mediator, applicant, _respondent = await admitted_room(live)
+    _mediator, applicant, _respondent = await admitted_room(live)
     second = live.client("applicant")
     await second.connect()  # same link, never sends join
     for event, data in (
@@ -58,8 +58,9 @@ async def test_revoking_a_link_ends_its_sockets_at_once(live: LiveSession) -> No
     app_pid = live.pids["applicant"]
     await mediator.wait_until(lambda: mediator.participant(app_pid) is None)
     again = live.client("applicant")
-    with pytest.raises(Exception):
+    with pytest.raises(SignalingFailure) as err:
         await again.connect()
+    assert err.value.code == "link_revoked"
     # Other participants are untouched.
     assert mediator.sio.connected
 

@@ -3,9 +3,8 @@ package and the public verification page of agreements."""
 
 from __future__ import annotations
 
-import html
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -16,14 +15,14 @@ from sqlalchemy import select
 from server import audit
 from server.agreements import documents as docs
 from server.agreements import identity as idstore
-from server.agreements import output
+from server.agreements import output, package, verification
 from server.agreements.models import AgreementTemplate, DocStatus, IdentityVerification
 from server.agreements.templates import default_template
 from server.api.errors import ApiError, not_found
 from server.api.framework import Api, Ctx, PartyPrincipal
 from server.api.routes.cases import CASE_READERS
-from server.api.routes.sessions import load_session
-from server.models import CaseType, Court, MediationSession, UserRole
+from server.api.routes.sessions import load_session, visible_sessions
+from server.models import CaseType, MediationSession, UserRole
 
 api = Api()
 TAG = "agreements"
@@ -97,14 +96,43 @@ class VersionOut(BaseModel):
 
 
 class VerifyOut(BaseModel):
+    """What a hash proves, with the anchors a reader compares with the paper (never content).
+    Times are the court's local time (``time_zone``), never raw UTC."""
+
     sha256: str
     genuine: bool
     effective: bool
     matched: Literal["text", "pdf"] | None = None
     kind: str | None = None
+    kind_label: str | None = None
+    title: str | None = None
     court: str | None = None
+    case_number: str | None = None
     session_date: str | None = None
     effective_at: datetime | None = None
+    effective_at_text: str | None = None
+    effective_date: str | None = None
+    time_zone: str | None = None
+    pages: int | None = None
+    # Masked: 张*、杭州**物业有限公司.
+    parties: list[str] = []
+    version: int | None = None
+    # The signed text's hash (also printed on the document): tells whether an uploaded file
+    # is the document a QR code points to.
+    text_sha256: str | None = None
+
+
+class PackageStatusOut(BaseModel):
+    session_id: str
+    available: bool
+    code: str
+    message: str
+
+
+class PackageStatusQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sessions: Annotated[str, StringConstraints(max_length=3400)]
 
 
 class PurgeOut(BaseModel):
@@ -367,7 +395,9 @@ async def party_pdf(ctx: Ctx, token: str) -> web.StreamResponse:
 @api.route(
     "GET",
     "/api/sessions/{session_id}/judicial-package",
-    summary="司法确认 package: agreement PDF, identity verifications, sealed manifest (zip)",
+    summary="司法确认 package (zip): agreement PDF, 调解笔录 and the parties' reviews, every "
+    "party's identity, each sealed recording segment complete, the public key, a signed "
+    "manifest; verifiable offline with `shared-court verify`. 409 while recording",
     tag=TAG,
     roles=CASE_READERS,
     raw_response="application/zip",
@@ -375,9 +405,9 @@ async def party_pdf(ctx: Ctx, token: str) -> web.StreamResponse:
 async def judicial_package(ctx: Ctx) -> web.StreamResponse:
     session = await load_session(ctx, ctx.match("session_id"))
     try:
-        data = await output.judicial_package(ctx.state, ctx.db, session.id)
-    except docs.AgreementError as exc:
-        raise ApiError(409, exc.code, exc.message) from exc
+        path, summary = await package.build_package(ctx.state, ctx.db, session, ctx.actor)
+    except package.PackageError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
     audit.record(
         ctx.db,
         actor=ctx.actor,
@@ -385,46 +415,60 @@ async def judicial_package(ctx: Ctx) -> web.StreamResponse:
         court_id=session.court_id,
         session_id=session.id,
         ip=ctx.ip,
+        **summary,
     )
-    return web.Response(
-        body=data,
-        content_type="application/zip",
+    return package.TemporaryFileResponse(
+        path,
         headers={
+            "Content-Type": "application/zip",
             "Content-Disposition": f'attachment; filename="judicial-confirmation-{session.id}.zip"',
             "Cache-Control": "private, no-store",
         },
     )
 
 
+@api.route(
+    "GET",
+    "/api/judicial-packages",
+    summary="Whether the 司法确认 package of each session can be downloaded now, or why not "
+    "(sessions: comma-separated ids; sessions you cannot see are left out)",
+    tag=TAG,
+    roles=CASE_READERS,
+    query=PackageStatusQuery,
+    response=list[PackageStatusOut],
+)
+async def judicial_package_status(ctx: Ctx, query: PackageStatusQuery) -> list[PackageStatusOut]:
+    ids = [i for i in dict.fromkeys(x.strip() for x in query.sessions.split(",")) if i][:100]
+    if not ids:
+        return []
+    rows = await ctx.db.scalars(visible_sessions(ctx).where(MediationSession.id.in_(ids)))
+    by_id = {s.id: s for s in rows}
+    out = []
+    for sid in ids:
+        session = by_id.get(sid)
+        if session is None:
+            continue
+        st = await package.package_status(ctx.db, session)
+        out.append(
+            PackageStatusOut(
+                session_id=sid, available=st.available, code=st.code, message=st.message
+            )
+        )
+    return out
+
+
 # --- public verification --------------------------------------------------------------------
 async def _verify(ctx: Ctx, digest: str) -> VerifyOut:
-    digest = digest.lower()
-    if not HASH.match(digest):
-        return VerifyOut(sha256=digest[:64], genuine=False, effective=False)
-    doc = await docs.find_by_hash(ctx.db, digest)
-    # Only effective documents are ever vouched for: a draft's hash is not a document.
-    if doc is None or doc.status != DocStatus.effective.value:
-        return VerifyOut(sha256=digest, genuine=False, effective=False)
-    session = await ctx.db.get(MediationSession, doc.session_id)
-    court = await ctx.db.get(Court, doc.court_id)
-    when = (session.started_at or session.scheduled_at) if session else None
-    local = (when.astimezone(UTC) + timedelta(hours=8)).date().isoformat() if when else None
-    return VerifyOut(
-        sha256=digest,
-        genuine=True,
-        effective=True,
-        matched="text" if doc.text_sha256 == digest else "pdf",
-        kind=doc.kind,
-        court=court.name if court else None,
-        session_date=local,
-        effective_at=doc.effective_at,
-    )
+    result = await verification.verify(ctx.db, digest)
+    return VerifyOut.model_validate(result.out())
 
 
 @api.route(
     "GET",
     "/api/verify/agreement/{sha256}",
-    summary="Is this hash a genuine, effective agreement? (public; reveals no content)",
+    summary="Is this hash (of the signed text or of the PDF file) a genuine, effective agreement? "
+    "With anchors to compare with the paper: case number, date of effect, pages, masked party "
+    "names, kind; times in the court's zone (public; reveals no content)",
     tag=TAG,
     auth="public",
     response=VerifyOut,
@@ -433,49 +477,74 @@ async def verify_json(ctx: Ctx) -> VerifyOut:
     return await _verify(ctx, ctx.match("sha256"))
 
 
+def _page(body: str) -> web.Response:
+    return web.Response(
+        text=body,
+        content_type="text/html",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": verification.CSP,
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
 @api.route(
     "GET",
     "/verify/agreement/{sha256}",
-    summary="Verification page of an agreement (HTML, Chinese first; the QR code links here)",
+    summary="Verification page of an agreement (HTML, Chinese first; the QR code links here): "
+    "the hash's result, anchors to compare with the paper, and a PDF check hashed in the browser",
     tag=TAG,
     auth="public",
     raw_response="text/html",
 )
 async def verify_page(ctx: Ctx) -> web.StreamResponse:
-    result = await _verify(ctx, ctx.match("sha256"))
-    e = html.escape
-    if result.genuine:
-        kind = "调解协议书" if result.kind == "agreement" else "调解不成记录"
-        body = (
-            "<h1 class=ok>✔ 真实有效 / Genuine and effective</h1>"
-            f"<p>该哈希值对应本系统生成的一份已生效的{e(kind)}。</p>"
-            f"<table><tr><th>法院 / Court</th><td>{e(result.court or '')}</td></tr>"
-            f"<tr><th>调解日期 / Session date</th><td>{e(result.session_date or '')}</td></tr>"
-            f"<tr><th>生效时间 / Effective</th><td>"
-            f"{e(result.effective_at.isoformat() if result.effective_at else '')}</td></tr>"
-            f"<tr><th>核验依据 / Matched</th><td>{'签署文本' if result.matched == 'text' else 'PDF文件'}"
-            f" SHA-256</td></tr></table>"
-            "<p class=note>为保护当事人隐私，本页不显示协议内容。请将您持有文书上的哈希值与本页地址中的"
-            "哈希值逐位比对。/ The content is not shown here; compare the hash printed on your copy."
-            "</p>"
-        )
-    else:
-        body = (
-            "<h1 class=bad>✘ 未找到有效文书 / Not a genuine effective agreement</h1>"
-            "<p>本系统中没有与该哈希值对应的已生效调解协议。文书可能被改动、尚未生效或并非本系统出具。</p>"
-            "<p class=note>No effective agreement with this hash exists on this server: the "
-            "document may have been altered, is not yet effective, or was not issued here.</p>"
-        )
-    page = (
-        "<!doctype html><html lang=zh-CN><meta charset=utf-8>"
-        "<meta name=viewport content='width=device-width,initial-scale=1'>"
-        "<title>调解协议核验 / Agreement verification</title>"
-        "<style>body{font-family:'Noto Sans CJK SC',sans-serif;margin:2em;max-width:40em}"
-        ".ok{color:#176e2d}.bad{color:#a31515}th{text-align:left;padding-right:1em}"
-        ".note{color:#555;font-size:.9em}code{word-break:break-all}</style>"
-        f"{body}<p>SHA-256: <code>{e(result.sha256)}</code></p></html>"
+    result = await verification.verify(ctx.db, ctx.match("sha256"))
+    return _page(verification.render_page(result))
+
+
+@api.route(
+    "GET",
+    "/verify/agreement",
+    summary="Verification page without a hash: check an agreement PDF (hashed in the browser)",
+    tag=TAG,
+    auth="public",
+    raw_response="text/html",
+)
+async def verify_upload_page(ctx: Ctx) -> web.StreamResponse:
+    return _page(verification.render_page(None))
+
+
+@api.route(
+    "GET",
+    verification.SCRIPT_PATH,
+    summary="Script of the verification page (hashes the chosen file in the browser)",
+    tag=TAG,
+    auth="public",
+    raw_response="text/javascript",
+)
+async def verify_script(ctx: Ctx) -> web.StreamResponse:
+    return web.Response(
+        text=verification.SCRIPT,
+        content_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=300"},
     )
-    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+@api.route(
+    "GET",
+    verification.STYLE_PATH,
+    summary="Style sheet of the verification page",
+    tag=TAG,
+    auth="public",
+    raw_response="text/css",
+)
+async def verify_style(ctx: Ctx) -> web.StreamResponse:
+    return web.Response(
+        text=verification.STYLE,
+        content_type="text/css",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
 
 
 __all__ = ["IdentityVerification", "api"]
