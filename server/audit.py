@@ -35,9 +35,23 @@ def record(
     return event
 
 
-async def record_committed(database: Database, *, actor: str, action: str, **fields: Any) -> None:
-    """Add an audit row in a transaction of its own, for refused requests (failed or throttled
-    logins): their request transaction is rolled back, and the row with it. Takes the same
-    keyword fields as `record`."""
+async def record_committed(
+    database: Database,
+    *,
+    actor: str,
+    action: str,
+    release: AsyncSession | None = None,
+    **fields: Any,
+) -> None:
+    """Add an audit row in a transaction of its own, for refused requests whose request
+    transaction is rolled back, and the row with it. Takes the same keyword fields as `record`.
+
+    A caller inside a request passes its session as `release`: it is rolled back first, so its
+    connection returns to the pool before this one takes another. A request holding one
+    connection while waiting for a second deadlocks the pool once enough of them run at once.
+    (Refused logins avoid this altogether: they return their refusal and commit the row in the
+    request's own transaction, see server/api/routes/auth.py `refusal`.)"""
+    if release is not None:
+        await release.rollback()
     async with database.session() as s:
         record(s, actor=actor, action=action, **fields)

@@ -136,11 +136,25 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# The shape of the session tokens login issues (`secrets.token_urlsafe(32)`, auth.py).
+_SESSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
 async def _staff_principal(ctx: Ctx) -> StaffPrincipal | None:
     token = ctx.request.cookies.get(SESSION_COOKIE)
-    if not token:
+    # A value we cannot have issued is refused without a query: garbage cookies cost nothing.
+    if not token or not _SESSION_TOKEN.fullmatch(token):
         return None
-    staff_session = await ctx.db.get(StaffSession, _hash_token(token))
+    principal = await _lookup_staff_session(ctx.db, token)
+    if principal is None:
+        # Nothing of the lookup is needed: its connection goes back to the pool now rather than
+        # being held through the rest of the request (reading a slow body, the login limiter).
+        await ctx.db.rollback()
+    return principal
+
+
+async def _lookup_staff_session(db: AsyncSession, token: str) -> StaffPrincipal | None:
+    staff_session = await db.get(StaffSession, _hash_token(token))
     if staff_session is None:
         return None
     expires = staff_session.expires_at
@@ -148,7 +162,7 @@ async def _staff_principal(ctx: Ctx) -> StaffPrincipal | None:
         expires = expires.replace(tzinfo=UTC)
     if expires < datetime.now(UTC):
         return None
-    user = await ctx.db.get(User, staff_session.user_id)
+    user = await db.get(User, staff_session.user_id)
     if user is None or not user.active:
         return None
     return StaffPrincipal(user, staff_session)

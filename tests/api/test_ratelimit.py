@@ -3,6 +3,7 @@ redis_url set the application shares its counters across nodes."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -52,16 +53,58 @@ async def test_below_limit_is_never_blocked(limiter: LoginLimiter) -> None:
         assert await limiter.retry_after("k", now=500.0 + i) == 0
 
 
+async def test_acquire_counts_atomically_with_the_check(limiter: LoginLimiter) -> None:
+    """Parallel acquisitions: exactly the limit are granted, the rest refused uncounted."""
+    t = 20_000.0
+    attempts = await asyncio.gather(*(limiter.acquire(["k"], now=t) for _ in range(20)))
+    assert sum(a.granted for a in attempts) == limiter.max_events
+    for a in attempts:
+        assert a.granted or a.retry_after == pytest.approx(60, abs=0.01)
+    # Refused attempts were not counted: the window frees up when the granted ones age out.
+    assert await limiter.retry_after("k", now=t + 60.5) == 0
+
+
+async def test_acquire_on_several_keys_is_all_or_nothing(limiter: LoginLimiter) -> None:
+    t = 30_000.0
+    for i in range(3):
+        assert (await limiter.acquire(["ip", f"user{i}"], now=t + i)).granted
+    # "ip" is full: an attempt on a fresh account is refused and counts against neither key.
+    refused = await limiter.acquire(["ip", "user9"], now=t + 3)
+    assert not refused.granted and refused.retry_after == pytest.approx(57, abs=0.01)
+    assert await limiter.retry_after("user9", now=t + 3) == 0
+    assert (await limiter.acquire(["user9"], now=t + 3)).granted
+    assert (await limiter.acquire(["user9"], now=t + 3)).granted
+    assert await limiter.retry_after("user9", now=t + 3) == 0
+
+
+async def test_refund_takes_back_one_attempt(limiter: LoginLimiter) -> None:
+    t = 40_000.0
+    granted = [await limiter.acquire(["k"], now=t) for _ in range(3)]
+    assert await limiter.retry_after("k", now=t) > 0
+    await limiter.refund(granted[1])
+    assert await limiter.retry_after("k", now=t) == 0
+    assert (await limiter.acquire(["k"], now=t)).granted
+    assert not (await limiter.acquire(["k"], now=t)).granted
+    # Refunding a refused attempt, or one whose key was reset meanwhile, changes nothing.
+    await limiter.refund(await limiter.acquire(["k"], now=t))
+    assert await limiter.retry_after("k", now=t) > 0
+    await limiter.reset("k")
+    await limiter.refund(granted[0])
+    assert await limiter.retry_after("k", now=t) == 0
+
+
 async def test_redis_keys_expire(redis_url: str) -> None:
     import redis.asyncio as aioredis
 
     prefix = f"test:{uuid.uuid4().hex}:"
     lim = RedisRateLimiter.from_url(redis_url, 3, 30, prefix=prefix)
     await lim.hit("k")
+    await lim.acquire(["a", "b"])
     client = aioredis.from_url(redis_url)
     try:
-        ttl = await client.ttl(prefix + "k")
-        assert 0 < ttl <= 31
+        for key in ("k", "a", "b"):
+            ttl = await client.ttl(prefix + key)
+            assert 0 < ttl <= 31
     finally:
         await client.aclose()
         await lim.aclose()

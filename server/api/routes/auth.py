@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from datetime import UTC, datetime, timedelta
 
+from aiohttp import web
 from sqlalchemy import delete, select
 
 from server import audit
@@ -17,6 +19,26 @@ from server.security.passwords import verify_password
 api = Api()
 
 
+def refusal(err: ApiError) -> web.Response:
+    """A refused login answered by returning, not raising: the request's transaction then
+    commits the refusal's audit row on the connection it already holds. Writing it in a
+    transaction of its own would hold two pool connections at once, and a burst of failed
+    logins, each waiting for its second, froze the pool for everyone."""
+    return web.json_response(err.body(), status=err.status)
+
+
+def too_many_attempts(wait: float) -> web.Response:
+    seconds = max(1, math.ceil(wait))
+    err = ApiError(
+        429,
+        "rate_limited",
+        f"尝试次数过多，请 {seconds} 秒后再试 / too many attempts, retry in {seconds} s",
+    )
+    response = refusal(err)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 @api.route(
     "POST",
     "/api/auth/login",
@@ -26,38 +48,34 @@ api = Api()
     body=LoginIn,
     response=MeOut,
 )
-async def login(ctx: Ctx, body: LoginIn) -> MeOut:
+async def login(ctx: Ctx, body: LoginIn) -> MeOut | web.Response:
     limiter = ctx.state.login_limiter
     keys = (f"ip:{ctx.ip}", f"user:{body.username.lower()}")
-    wait = max([await limiter.retry_after(k) for k in keys])
-    if wait > 0:
-        # Committed on its own: the request's transaction is rolled back by the refusal.
-        await audit.record_committed(
-            ctx.state.db,
-            actor="anonymous",
-            action="login.throttled",
-            target=body.username,
-            ip=ctx.ip,
+    # Counted before the password is evaluated, in one step with the check, and taken back on
+    # success: parallel guesses cannot all pass the check before any of them is counted. Only a
+    # cookie of the issued shape has been looked up before this; a throttled client costs its
+    # audit row and no more.
+    attempt = await limiter.acquire(keys)
+    if not attempt.granted:
+        audit.record(
+            ctx.db, actor="anonymous", action="login.throttled", target=body.username, ip=ctx.ip
         )
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"尝试次数过多，请 {int(wait) + 1} 秒后再试 / too many attempts, retry later",
-        )
+        return too_many_attempts(attempt.retry_after)
     user = await ctx.db.scalar(select(User).where(User.username == body.username))
     ok = verify_password(user.password_hash if user else None, body.password)
     if not ok or user is None or not user.active:
-        for k in keys:
-            await limiter.hit(k)
-        await audit.record_committed(
-            ctx.state.db,
+        audit.record(
+            ctx.db,
             actor="anonymous",
             action="login.failed",
             target=body.username,
             ip=ctx.ip,
             court_id=user.court_id if user else None,
         )
-        raise unauthorized("用户名或密码错误 / wrong username or password", code="bad_credentials")
+        return refusal(
+            unauthorized("用户名或密码错误 / wrong username or password", code="bad_credentials")
+        )
+    await limiter.refund(attempt)
     await limiter.reset(keys[1])
     token = secrets.token_urlsafe(32)
     hours = ctx.state.settings.staff_session_hours

@@ -6,11 +6,13 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
+from aiohttp import web
 from sqlalchemy import select
 
 from server import audit
 from server.api.errors import ApiError, not_found
 from server.api.framework import Api, Ctx, TerminalPrincipal
+from server.api.routes.auth import refusal, too_many_attempts
 from server.api.schemas import (
     JoinSessionOut,
     ScheduleItemOut,
@@ -158,24 +160,26 @@ async def rotate_terminal_key(ctx: Ctx) -> TerminalWithKeyOut:
     body=TerminalLoginIn,
     response=TerminalLoginOut,
 )
-async def terminal_login(ctx: Ctx, body: TerminalLoginIn) -> TerminalLoginOut:
+async def terminal_login(ctx: Ctx, body: TerminalLoginIn) -> TerminalLoginOut | web.Response:
     limiter = ctx.state.login_limiter
-    key = f"terminal-ip:{ctx.ip}"
-    if await limiter.retry_after(key) > 0:
-        raise ApiError(429, "rate_limited", "尝试次数过多，请稍后再试 / too many attempts")
+    # Counted before the key is evaluated, atomically with the check (see the staff login).
+    attempt = await limiter.acquire([f"terminal-ip:{ctx.ip}"])
+    if not attempt.granted:
+        return too_many_attempts(attempt.retry_after)
     prefix = body.device_key.split(".", 1)[0]
     terminal = await ctx.db.scalar(select(Terminal).where(Terminal.key_prefix == prefix))
     ok = verify_password(terminal.key_hash if terminal else None, body.device_key)
     if not ok or terminal is None or not terminal.active:
-        await limiter.hit(key)
-        await audit.record_committed(
-            ctx.state.db,
+        # In the request's own transaction, on the one connection it holds (see `refusal`).
+        audit.record(
+            ctx.db,
             actor="anonymous",
             action="terminal.login_failed",
             ip=ctx.ip,
             court_id=terminal.court_id if terminal else None,
         )
-        raise ApiError(401, "bad_device_key", "终端密钥无效 / invalid device key")
+        return refusal(ApiError(401, "bad_device_key", "终端密钥无效 / invalid device key"))
+    await limiter.refund(attempt)
     expires = time.time() + TERMINAL_TOKEN_HOURS * 3600
     token = ctx.state.signer.sign("term", {"tid": terminal.id, "kp": terminal.key_prefix}, expires)
     audit.record(
