@@ -30,6 +30,7 @@ from .forwarding import ForwardingTrack
 from .frame import MediaKind
 from .packet_sender import PacketSender
 from .publication import PublishedTrack
+from .remote_candidates import acceptable, filter_sdp
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class ServerPeer:
                 )
             _require_media(sdp, self.participant_id)
             try:
-                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filter_sdp(sdp), type="offer"))
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
             except Exception as exc:
                 raise NegotiationError(f"{self.participant_id}: bad offer: {exc!r}") from exc
@@ -172,7 +173,7 @@ class ServerPeer:
                 )
             before = {key: o.transceiver.currentDirection for key, o in self.outbound.items()}
             try:
-                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filter_sdp(sdp), type="answer"))
             except Exception as exc:
                 raise NegotiationError(f"{self.participant_id}: bad answer: {exc!r}") from exc
             for key, out in self.outbound.items():
@@ -192,6 +193,11 @@ class ServerPeer:
             ice = candidate_from_sdp(candidate.removeprefix("candidate:"))
         except Exception as exc:
             raise NegotiationError(f"bad ICE candidate {candidate!r}: {exc!r}") from exc
+        if not acceptable(ice.ip):
+            # Not a place a client can be (loopback, link-local, the server itself …): no STUN
+            # goes there on a participant's say-so.
+            logger.info("%s: dropping candidate %s", self.participant_id, ice.ip)
+            return
         ice.sdpMid = sdp_mid
         ice.sdpMLineIndex = sdp_mline_index
         if sdp_mid is None and sdp_mline_index is None:
