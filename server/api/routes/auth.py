@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -62,7 +63,10 @@ async def login(ctx: Ctx, body: LoginIn) -> MeOut | web.Response:
         )
         return too_many_attempts(attempt.retry_after)
     user = await ctx.db.scalar(select(User).where(User.username == body.username))
-    ok = verify_password(user.password_hash if user else None, body.password)
+    # argon2 is deliberately slow: off the event loop, so a login stalls no one else.
+    ok = await asyncio.to_thread(
+        verify_password, user.password_hash if user else None, body.password
+    )
     if not ok or user is None or not user.active:
         audit.record(
             ctx.db,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -168,7 +169,10 @@ async def terminal_login(ctx: Ctx, body: TerminalLoginIn) -> TerminalLoginOut | 
         return too_many_attempts(attempt.retry_after)
     prefix = body.device_key.split(".", 1)[0]
     terminal = await ctx.db.scalar(select(Terminal).where(Terminal.key_prefix == prefix))
-    ok = verify_password(terminal.key_hash if terminal else None, body.device_key)
+    # argon2 is deliberately slow: off the event loop, so a login stalls no one else.
+    ok = await asyncio.to_thread(
+        verify_password, terminal.key_hash if terminal else None, body.device_key
+    )
     if not ok or terminal is None or not terminal.active:
         # In the request's own transaction, on the one connection it holds (see `refusal`).
         audit.record(
