@@ -1,4 +1,5 @@
-"""Join links revoked while in use: every node cuts off the sockets that used them at once.
+"""Join links revoked while in use (and staff logins ended): every node cuts off the sockets
+that used them at once.
 
 A revoked link is refused at the next connect or `join`, but a socket that is already open
 would otherwise keep acting for its participant. The API announces each revocation here after
@@ -33,7 +34,8 @@ class Revocations:
         self._listeners.append(listener)
 
     async def announce(self, invite_ids: list[str]) -> None:
-        """Call after the revocation is committed (a reconnect must already be refused)."""
+        """Call after the revocation is committed (a reconnect must already be refused).
+        Invite ids for links; "user:<id>" for every staff login of that account."""
         ids = sorted(set(invite_ids))
         if not ids:
             return

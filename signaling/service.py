@@ -522,16 +522,23 @@ class SignalingService:
             )
 
     async def on_links_revoked(self, invite_ids: set[str]) -> None:
-        """Cut off every socket of a revoked link now; a participant seated through it leaves
-        the room (their link can no longer bring them back)."""
+        """Cut off every socket of a revoked link (or ended staff login) now; a participant
+        seated through it leaves the room (it can no longer bring them back)."""
         for sid, ident in list(self._sids.items()):
-            if ident.invite_id not in invite_ids:
+            # A link by its invite id; a staff login by its actor ("user:<id>") when the
+            # account's sessions end (password reset, account disabled).
+            if ident.invite_id not in invite_ids and not (
+                ident.staff_login and ident.actor in invite_ids
+            ):
                 continue
             live = self.rooms.get(ident.session_id)
             m = live.room.members.get(ident.participant_id) if live else None
-            await self._dismiss(
-                sid, "link_revoked", "链接已被撤销，请联系书记员 / this link has been revoked"
+            message = (
+                "登录已失效，请重新登录 / your sign-in has ended: sign in again"
+                if ident.staff_login
+                else "链接已被撤销，请联系书记员 / this link has been revoked"
             )
+            await self._dismiss(sid, "link_revoked", message)
             if live is None or m is None or m.sid != sid:
                 continue
             async with live.lock:

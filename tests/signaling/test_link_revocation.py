@@ -74,3 +74,20 @@ async def test_cancelling_a_session_ends_every_link_socket(live: LiveSession) ->
     assert resp.status == 200, await resp.text()
     await wait_disconnected(applicant)
     await wait_disconnected(respondent)
+
+
+async def test_a_password_reset_ends_the_users_sessions_and_live_sockets(
+    live: LiveSession,
+) -> None:
+    from tests.signaling.test_seats import staff_room_client
+
+    judge_socket = await staff_room_client(live, "judge_a")
+    judge_http = await live.harness.login("judge_a")
+    assert (await judge_http.get("/api/auth/me")).status == 200
+    admin = await live.harness.login("admin_a")
+    uid = live.harness.seed.users["judge_a"]
+    resp = await admin.patch(f"/api/users/{uid}", json={"password": "a-brand-new-pass-2026"})
+    assert resp.status == 200, await resp.text()
+    # Whoever held the old password is signed out: the browser session and the live room.
+    assert (await judge_http.get("/api/auth/me")).status == 401
+    await wait_disconnected(judge_socket)

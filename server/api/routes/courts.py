@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import asyncio
+
+from sqlalchemy import delete, select
 
 from server import audit
 from server.api.errors import not_found
 from server.api.framework import Api, Ctx
 from server.api.schemas import CourtIn, CourtOut, CourtPatch, UserIn, UserOut, UserPatch
-from server.models import Court, User, UserRole
+from server.models import Court, StaffSession, User, UserRole
 from server.security.passwords import hash_password
 
 api = Api()
@@ -141,12 +143,17 @@ async def update_user(ctx: Ctx, body: UserPatch) -> User:
         raise not_found("user")
     ctx.require_court(user.court_id)
     changes = body.model_dump(exclude_none=True)
+    ends_sessions = "password" in changes or changes.get("active") is False
     if "password" in changes:
-        user.password_hash = hash_password(changes.pop("password"))
+        user.password_hash = await asyncio.to_thread(hash_password, changes.pop("password"))
         changes["password"] = "(changed)"
     for k, v in changes.items():
         if k != "password":
             setattr(user, k, v)
+    if ends_sessions:
+        # A reset password (or a disabled account) signs the user out everywhere: whoever
+        # held the old password may have signed in with it.
+        await ctx.db.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
     audit.record(
         ctx.db,
         actor=ctx.actor,
@@ -156,4 +163,7 @@ async def update_user(ctx: Ctx, body: UserPatch) -> User:
         ip=ctx.ip,
         fields=sorted(changes),
     )
+    if ends_sessions:
+        await ctx.db.commit()
+        await ctx.state.revocations.announce([f"user:{user.id}"])
     return user
