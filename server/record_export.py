@@ -14,12 +14,15 @@ import html
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.agreements.facts import SessionFacts, session_facts
+from server.agreements.models import VerifyMethod
 from server.models import (
     Case,
     CaseType,
@@ -29,6 +32,7 @@ from server.models import (
     ParticipantKind,
     RecordConfirmation,
     SegmentKind,
+    SessionParticipant,
     Terminal,
     TranscriptSegment,
     User,
@@ -36,8 +40,10 @@ from server.models import (
 
 log = logging.getLogger(__name__)
 
-CHINA_TZ = timezone(timedelta(hours=8), "CST")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 MAIN_DOCUMENT = "main"
+ONLINE_PLACE = "线上调解（各方通过自有设备参加）"
+REMOTE = "远程（自有设备）"
 
 CASE_TYPE_LABELS: dict[CaseType, str] = {
     CaseType.marriage_family: "婚姻家庭纠纷",
@@ -107,6 +113,12 @@ class RecordData:
     outcome_label: str
     outcome_note: str
     parties: list[PartyState] = field(default_factory=list)
+    # The court's IANA zone: every time in the record is stated in it.
+    time_zone: str = DEFAULT_TIMEZONE
+    # (who, the log's statement about their identity) for each party who took part.
+    identities: list[tuple[str, str]] = field(default_factory=list)
+    # Why a settlement was recorded without an effective written agreement, if it was.
+    no_agreement_reason: str = ""
 
     @property
     def text(self) -> str:
@@ -117,16 +129,44 @@ class RecordData:
         return record_sha256(self.text)
 
 
-def local(at: datetime) -> datetime:
-    return at.astimezone(CHINA_TZ)
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown court time zone %r: using %s", name, DEFAULT_TIMEZONE)
+        return ZoneInfo(DEFAULT_TIMEZONE)
 
 
-def _fmt_dt(at: datetime | None) -> str:
-    return local(at).strftime("%Y年%m月%d日 %H:%M") if at is not None else ""
+def local(at: datetime, time_zone: str = DEFAULT_TIMEZONE) -> datetime:
+    # A naive time is UTC (as SQLite hands it back), never the server's local time.
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return aware.astimezone(zone(time_zone))
 
 
-def line_text(line: RecordLine) -> str:
-    clock = local(line.at).strftime("%H:%M:%S")
+def _fmt_dt(at: datetime | None, time_zone: str = DEFAULT_TIMEZONE) -> str:
+    return local(at, time_zone).strftime("%Y年%m月%d日 %H:%M") if at is not None else ""
+
+
+def _period(data: RecordData) -> str:
+    period = _fmt_dt(data.started_at, data.time_zone)
+    if data.ended_at is not None:
+        period += " 至 " + local(data.ended_at, data.time_zone).strftime("%H:%M")
+    return f"{period}（{zone(data.time_zone).key}）"
+
+
+def _outcome(data: RecordData) -> str:
+    out = data.outcome_label + (f"。{data.outcome_note}" if data.outcome_note else "")
+    if data.no_agreement_reason:
+        out += f"（未签署书面调解协议的原因：{data.no_agreement_reason}）"
+    return out
+
+
+def _identities(data: RecordData) -> str:
+    return "；".join(f"{who}：{line}" for who, line in data.identities) or "无"
+
+
+def line_text(line: RecordLine, time_zone: str = DEFAULT_TIMEZONE) -> str:
+    clock = local(line.at, time_zone).strftime("%H:%M:%S")
     if line.kind == SegmentKind.note.value:
         who = f"{line.speaker}注" if line.speaker else "注"
         return f"[{clock}] 【{who}】{line.text}"
@@ -136,24 +176,22 @@ def line_text(line: RecordLine) -> str:
 
 def record_text(data: RecordData) -> str:
     """The canonical plain text of the record (what parties read, confirm and hash)."""
-    period = _fmt_dt(data.started_at)
-    if data.ended_at is not None:
-        period += " 至 " + local(data.ended_at).strftime("%H:%M")
     out = [
         data.court_name,
         "调解笔录",
         f"案号：{data.case_number}",
         f"案由：{data.case_type_label}",
-        f"时间：{period}",
+        f"时间：{_period(data)}",
         f"地点：{data.place}",
         f"调解员：{data.mediator}",
         f"书记员：{data.clerk or '无'}",
-        "参加人：" + "、".join(f"{name}（{role}）" for name, role in data.participants),
+        "参加人：" + ("、".join(f"{name}（{role}）" for name, role in data.participants) or "无"),
+        f"身份核验：{_identities(data)}",
         "",
         "笔录内容：",
-        *(line_text(line) for line in data.lines),
+        *(line_text(line, data.time_zone) for line in data.lines),
         "",
-        f"调解结果：{data.outcome_label}" + (f"。{data.outcome_note}" if data.outcome_note else ""),
+        f"调解结果：{_outcome(data)}",
     ]
     return "\n".join(out) + "\n"
 
@@ -182,15 +220,19 @@ async def load_record(db: AsyncSession, session: MediationSession) -> RecordData
         RecordLine(s.start_at, s.speaker_name, s.speaker_role, s.text, s.kind.value, s.status)
         for s in segments
     ]
-    if terminal is not None:
-        place = terminal.name + (f"（{terminal.location}）" if terminal.location else "")
-    else:
-        place = "线上调解（共享法庭）"
-    participants = [
-        (p.display_name, p.role_label)
-        for p in session.participants
-        if p.kind in (ParticipantKind.party, ParticipantKind.terminal)
+    facts = await session_facts(db, session.id)
+    place, taking_part = presence(list(session.participants), terminal, facts)
+    participants = [(p.display_name, p.role_label) for p in taking_part]
+    time_zone = court.timezone or DEFAULT_TIMEZONE
+    identities = [
+        (f"{p.display_name}（{p.role_label}）", identity_statement(facts, p.id, time_zone))
+        for p in taking_part
+        if p.kind == ParticipantKind.party
     ]
+    # The log's outcome (what the mediator declared when closing), the row's as a fallback.
+    outcome = (
+        Outcome(facts.outcome) if facts.outcome in {o.value for o in Outcome} else session.outcome
+    )
     data = RecordData(
         session_id=session.id,
         court_name=court.name,
@@ -204,15 +246,77 @@ async def load_record(db: AsyncSession, session: MediationSession) -> RecordData
         clerk=clerk.display_name if clerk else "",
         participants=participants,
         lines=lines,
-        outcome_label=OUTCOME_LABELS[session.outcome] if session.outcome else "（调解尚未结束）",
-        outcome_note=session.outcome_note,
+        outcome_label=OUTCOME_LABELS[outcome] if outcome else "（调解尚未结束）",
+        outcome_note=facts.outcome_note or session.outcome_note,
+        time_zone=time_zone,
+        identities=identities,
+        no_agreement_reason=facts.no_agreement_reason,
     )
-    data.parties = await party_states(db, session, data.sha256)
+    data.parties = await party_states(db, session, data.sha256, time_zone)
     return data
 
 
+def _own_link(pid: str, via: str) -> bool:
+    """Joined with the participant's own join link (signaling/identity: a join link's actor is
+    "participant:<pid>"; "party:<pid>" is the older spelling)."""
+    return via in (f"participant:{pid}", f"party:{pid}")
+
+
+def presence(
+    people: list[SessionParticipant], terminal: Terminal | None, facts: SessionFacts
+) -> tuple[str, list[SessionParticipant]]:
+    """地点 and 参加人 from the session's log, never from who was invited.
+
+    A party or terminal took part when the log shows them in the room. A party was at the
+    terminal when the terminal took part and either its 庭务主任 attested the party in person
+    (identity check ``in_person_terminal``) or the party's connection came through the
+    terminal; a party who joined with their own link took part remotely from their own device.
+    Staff (mediator, clerk) are named on their own lines, not here.
+    """
+    kiosk = next((p for p in people if p.kind == ParticipantKind.terminal), None)
+    kiosk_there = kiosk is not None and facts.took_part(kiosk.id)
+
+    def at_terminal(p: SessionParticipant) -> bool:
+        if not kiosk_there or kiosk is None:
+            return False
+        ident = facts.identity_of(p.id)
+        if ident.verified and ident.method == VerifyMethod.in_person_terminal.value:
+            return True
+        via = facts.joined_via.get(p.id, "")
+        through_kiosk = via.startswith("terminal:") or via == f"participant:{kiosk.id}"
+        return facts.took_part(p.id) and through_kiosk
+
+    parties = [p for p in people if p.kind == ParticipantKind.party]
+    there = [p for p in parties if at_terminal(p)]
+    remote = [p for p in parties if facts.took_part(p.id) and p not in there]
+    taking_part = [
+        p
+        for p in people
+        if (p.kind == ParticipantKind.terminal and kiosk_there) or p in there or p in remote
+    ]
+    if not kiosk_there:
+        return ONLINE_PLACE, taking_part
+    name = terminal.name if terminal is not None else (kiosk.display_name if kiosk else "")
+    site = name + (f"（{terminal.location}）" if terminal is not None and terminal.location else "")
+    if there:
+        site += "：" + "、".join(p.display_name for p in there)
+    return "；".join([site, *(f"{p.display_name}：{REMOTE}" for p in remote)]), taking_part
+
+
+def identity_statement(facts: SessionFacts, pid: str, time_zone: str) -> str:
+    """The log's one sentence about a party's identity, with the check's time when verified."""
+    line = facts.identity_line(pid)
+    ident = facts.identity_of(pid)
+    if ident.verified and ident.verified_at is not None:
+        line += " · " + _fmt_dt(ident.verified_at, time_zone)
+    return line
+
+
 async def party_states(
-    db: AsyncSession, session: MediationSession, current_sha: str
+    db: AsyncSession,
+    session: MediationSession,
+    current_sha: str,
+    time_zone: str = DEFAULT_TIMEZONE,
 ) -> list[PartyState]:
     """Each party's latest review of the record."""
     rows = await db.scalars(
@@ -229,11 +333,17 @@ async def party_states(
         if row is None:
             state, label = "unconfirmed", "未确认"
         elif not row.confirmed:
-            state, label = "objected", f"提出异议（{_fmt_dt(row.at)}）：{row.objection}"
+            state, label = (
+                "objected",
+                f"提出异议（{_fmt_dt(row.at, time_zone)}）：{row.objection}",
+            )
         elif row.record_sha256 != current_sha:
-            state, label = "stale", f"曾于{_fmt_dt(row.at)}确认，笔录其后已修改，待重新确认"
+            state, label = (
+                "stale",
+                f"曾于{_fmt_dt(row.at, time_zone)}确认，笔录其后已修改，待重新确认",
+            )
         else:
-            state, label = "confirmed", f"确认无误（{_fmt_dt(row.at)}）"
+            state, label = "confirmed", f"确认无误（{_fmt_dt(row.at, time_zone)}）"
         states.append(
             PartyState(
                 p.id,
@@ -319,17 +429,15 @@ table.sign td { border: 0.6pt solid #444; padding: 10pt 6pt; }
 
 
 def _facts(data: RecordData) -> list[tuple[str, str]]:
-    period = _fmt_dt(data.started_at)
-    if data.ended_at is not None:
-        period += " 至 " + local(data.ended_at).strftime("%H:%M")
     return [
         ("案号", data.case_number),
         ("案由", data.case_type_label),
-        ("时间", period),
+        ("时间", _period(data)),
         ("地点", data.place),
         ("调解员", data.mediator),
         ("书记员", data.clerk or "无"),
-        ("参加人", "、".join(f"{n}（{r}）" for n, r in data.participants)),
+        ("参加人", "、".join(f"{n}（{r}）" for n, r in data.participants) or "无"),
+        ("身份核验", _identities(data)),
     ]
 
 
@@ -346,12 +454,12 @@ def render_html(data: RecordData) -> str:
     lines = []
     for line in data.lines:
         cls = "line note" if line.kind == SegmentKind.note.value else "line"
-        text = line_text(line)
+        text = line_text(line, data.time_zone)
         clock, _, rest = text.partition("] ")
         lines.append(f"<p class='{cls}'><span class=t>{e(clock)}]</span> {e(rest)}</p>")
     if not lines:
         lines.append("<p class=line>（无文字记录）</p>")
-    outcome = data.outcome_label + (f"。{data.outcome_note}" if data.outcome_note else "")
+    outcome = _outcome(data)
     states = "".join(
         f"<tr><td>{e(p.name)}（{e(p.role)}）</td><td>{e(p.label)}</td></tr>" for p in data.parties
     )
@@ -428,11 +536,11 @@ def render_docx(data: RecordData, target: Path) -> Path:
         cells[1].text = value
     heading("笔录内容")
     for line in data.lines or []:
-        doc.add_paragraph(line_text(line))
+        doc.add_paragraph(line_text(line, data.time_zone))
     if not data.lines:
         doc.add_paragraph("（无文字记录）")
     heading("调解结果")
-    doc.add_paragraph(data.outcome_label + (f"。{data.outcome_note}" if data.outcome_note else ""))
+    doc.add_paragraph(_outcome(data))
     heading("当事人确认情况")
     states = doc.add_table(rows=0, cols=2)
     for p in data.parties:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -55,11 +55,6 @@ class AgreementError(Exception):
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def beijing_date(at: datetime | None = None) -> str:
-    local = (at or datetime.now(UTC)).astimezone(UTC) + timedelta(hours=8)
-    return f"{local.year}年{local.month}月{local.day}日"
 
 
 async def get_doc(db: AsyncSession, session_id: str, kind: str) -> AgreementDocument | None:

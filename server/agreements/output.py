@@ -1,34 +1,48 @@
-"""Outputs of an effective document: its PDF, its place in the sealed record, the judicial package."""
+"""Outputs of an effective document: its PDF and its place in the sealed record (the judicial
+package is server/agreements/package.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import logging
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from recording import ServerKey
 from server import audit
 from server.agreements import documents as docs
+from server.agreements import seal as seals
+from server.agreements.facts import SessionFacts, session_facts
 from server.agreements.identity import identities_of
-from server.agreements.models import AgreementDocument, DocStatus, VerifyMethod
-from server.agreements.pdf import PdfInput, SignatureBlock, render_pdf
-from server.models import Case, Court, MediationSession, Recording, RecordingStatus
+from server.agreements.models import AgreementDocument, DocStatus
+from server.agreements.pdf import (
+    PdfInput,
+    SealMark,
+    SignatureBlock,
+    fmt_time,
+    render,
+    zone,
+)
+from server.models import (
+    Case,
+    Court,
+    MediationSession,
+    Party,
+    Recording,
+    RecordingStatus,
+    SessionParticipant,
+    User,
+)
 from server.state import AppState
 
 log = logging.getLogger(__name__)
-
-METHOD_LABELS = {
-    VerifyMethod.online_visual.value: "线上核验",
-    VerifyMethod.in_person_terminal.value: "终端现场核验",
-}
 
 
 def verify_url(state: AppState, digest: str) -> str:
@@ -39,32 +53,108 @@ def documents_dir(state: AppState, session_id: str) -> Path:
     return state.settings.data_dir / "agreements" / session_id
 
 
-def _verification_line(identity: dict[str, Any]) -> str:
-    if not identity.get("verified"):
-        return "身份未核验（调解员书面准入）/ identity not verified"
-    label = METHOD_LABELS.get(str(identity.get("method")), str(identity.get("method")))
-    at = str(identity.get("verified_at") or "")[:16].replace("T", " ")
-    return f"{label} · {identity.get('verifier_name', '')} · {at} UTC"
+def _verification_line(facts: SessionFacts, pid: str, tz: ZoneInfo) -> str:
+    """The signer's identity as the session's log states it: the signature row's own snapshot
+    is not evidence of who checked what (and says nothing of a written admission reason)."""
+    line = facts.identity_line(pid)
+    ident = facts.identity_of(pid)
+    if ident.verified and ident.verified_at is not None:
+        line += f" · {fmt_time(ident.verified_at, tz)}"
+    return line
+
+
+def key_url(state: AppState) -> str:
+    """Where the public key that checks seals (and sealed recordings) is published."""
+    return f"{state.settings.effective_public_url}/api/keys/recording.pem"
+
+
+def seal_key(state: AppState) -> ServerKey:
+    """The server's Ed25519 key: the recorder's when recording runs, else the same key file."""
+    recording = state.extras.get("recording")
+    if recording is not None:
+        key: ServerKey = recording.key
+        return key
+    from server.live_recording import keys_dir
+
+    return ServerKey.load_or_create(keys_dir(state))
+
+
+SEAL_LABELS = {seals.ROLE_MEDIATOR: "调解员", seals.ROLE_COURT: "调解专用章"}
+
+
+async def _seal(
+    state: AppState,
+    db: AsyncSession,
+    doc: AgreementDocument,
+    session: MediationSession,
+    court: Court | None,
+) -> list[SealMark]:
+    """Seal the document text (the mediator always, the court when it seals agreements); the
+    seals are stored on ``doc.seal`` and their marks returned for the PDF."""
+    mediator = await db.get(User, session.mediator_id)
+    signers = [(mediator.display_name if mediator else "", seals.ROLE_MEDIATOR)]
+    if court is not None and court.seal_agreements:
+        signers.append((court.name, seals.ROLE_COURT))
+    key = await asyncio.to_thread(seal_key, state)
+    # The effective time, not the render time: a re-rendered PDF keeps the same seals.
+    at = doc.effective_at or datetime.now(UTC)
+    made = [
+        seals.seal(key, signer=name, role=role, text_sha256=doc.text_sha256, at=at)
+        for name, role in signers
+    ]
+    doc.seal = {
+        "format": "shared-court-document-seals/1",
+        "text_sha256": doc.text_sha256,
+        "public_key_url": key_url(state),
+        "seals": made,
+    }
+    return [
+        SealMark(
+            name=name,
+            label=SEAL_LABELS[role],
+            role=seals.ROLE_LABELS[role],
+            signature_hex=seals.short_signature(s),
+            key_fingerprint=key.fingerprint,
+            at=at,
+        )
+        for (name, role), s in zip(signers, made, strict=True)
+    ]
+
+
+async def _signature_blocks(
+    db: AsyncSession, doc: AgreementDocument, facts: SessionFacts, tz: ZoneInfo
+) -> list[SignatureBlock]:
+    blocks = []
+    for s in await docs.active_signatures(db, doc):
+        part = await db.get(SessionParticipant, s.participant_id)
+        party = await db.get(Party, part.party_id) if part and part.party_id else None
+        ident = facts.identity_of(s.participant_id)
+        blocks.append(
+            SignatureBlock(
+                name=s.signer_name,
+                role=s.signer_role,
+                id_masked=ident.id_masked or str(s.identity.get("id_masked") or ""),
+                verification=_verification_line(facts, s.participant_id, tz),
+                signed_at=s.signed_at,
+                png=s.image_png,
+                organisation=bool(party and party.is_organisation),
+                signatory_name=s.signatory_name,
+                signatory_capacity=docs.CAPACITIES.get(s.signatory_capacity, s.signatory_capacity),
+            )
+        )
+    return blocks
 
 
 async def build_pdf(state: AppState, db: AsyncSession, doc: AgreementDocument) -> Path:
-    """Render the effective document's PDF, store it, record its SHA-256 on the row."""
+    """Render the effective document's PDF, store it, record its SHA-256, page count and seals
+    on the row. Identity statements come from the session's log (``session_facts``)."""
     session = await db.get(MediationSession, doc.session_id)
     assert session is not None
     case = await db.get(Case, session.case_id)
     court = await db.get(Court, session.court_id)
-    sigs = await docs.active_signatures(db, doc)
-    blocks = [
-        SignatureBlock(
-            name=s.signer_name,
-            role=s.signer_role,
-            id_masked=str(s.identity.get("id_masked") or ""),
-            verification=_verification_line(s.identity),
-            signed_at=s.signed_at,
-            png=s.image_png,
-        )
-        for s in sigs
-    ]
+    time_zone = court.timezone if court else ""
+    facts = await session_facts(db, doc.session_id)
+    blocks = await _signature_blocks(db, doc, facts, zone(time_zone))
     data = PdfInput(
         title=doc.title,
         text=doc.text,
@@ -76,8 +166,14 @@ async def build_pdf(state: AppState, db: AsyncSession, doc: AgreementDocument) -
         effective_at=doc.effective_at,
         verify_url=verify_url(state, doc.text_sha256),
         signatures=blocks,
+        kind=doc.kind,
+        timezone=time_zone,
+        seals=await _seal(state, db, doc, session, court),
+        key_url=key_url(state),
     )
-    pdf = await asyncio.to_thread(render_pdf, data)
+    rendered = await asyncio.to_thread(render, data)
+    pdf = rendered.pdf
+    doc.pdf_pages = rendered.pages
     folder = documents_dir(state, doc.session_id)
     path = folder / f"{doc.kind}-v{doc.version}-{doc.text_sha256[:12]}.pdf"
 
@@ -180,40 +276,3 @@ async def seal_documents(state: AppState, session_id: str, actor: str = "system"
             revision=manifest.get("revision"),
         )
     return folder.name
-
-
-async def judicial_package(state: AppState, db: AsyncSession, session_id: str) -> bytes:
-    """司法确认 package: agreement PDF, identity verifications, the sealed manifest (+ signature
-    and the server's public key), zipped for the judge who confirms the agreement."""
-    doc = await docs.get_doc(db, session_id, "agreement")
-    if doc is None or doc.status != DocStatus.effective.value:
-        raise docs.AgreementError(
-            "not_effective", "调解协议尚未生效 / the agreement is not effective"
-        )
-    pdf = pdf_file(state, doc)
-    folder = await latest_sealed_folder(state, db, session_id)
-    record = await identity_record(db, session_id)
-    recording = state.extras.get("recording")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        if pdf is not None:
-            zf.write(pdf, "调解协议书.pdf")
-        zf.writestr("identity-verifications.json", json.dumps(record, ensure_ascii=False, indent=2))
-        if folder is not None:
-            for name in ("manifest.json", "manifest.json.sig"):
-                if (folder / name).is_file():
-                    zf.write(folder / name, f"sealed-record/{name}")
-        if recording is not None:
-            zf.writestr("sealed-record/server-public-key.pem", recording.key.public_pem())
-        zf.writestr(
-            "README.txt",
-            "司法确认材料 / judicial confirmation package\n"
-            f"session: {session_id}\n"
-            f"agreement text sha256: {doc.text_sha256}\n"
-            f"agreement pdf sha256: {doc.pdf_sha256}\n"
-            f"sealed folder: {folder.name if folder else '(none: session not recorded)'}\n"
-            f"generated: {datetime.now(UTC).isoformat()}\n"
-            "Verify the sealed folder with `shared-court verify <folder>`; the PDF's sha256 is "
-            "listed in manifest.json.\n",
-        )
-    return buf.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -35,6 +36,22 @@ def _calendar_date(v: str) -> str:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+def _time_zone(v: str) -> str:
+    # Documents state every time in this zone: an unknown name would fail only at rendering.
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("时区无效 / not an IANA time zone (e.g. Asia/Shanghai)") from exc
+    return v
+
+
+TimeZoneName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_time_zone),
+]
 Id = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 # Integers sent to the database must fit its 64-bit columns (larger ones crashed the query).
 MAX_DB_INT = 2**63 - 1
@@ -81,12 +98,18 @@ class CourtPatch(In):
         | None
     ) = None
     region: Annotated[str, StringConstraints(max_length=200)] | None = None
+    timezone: TimeZoneName | None = None
+    seal_agreements: bool | None = None
+    settlement_requires_agreement: bool | None = None
 
 
 class CourtOut(Out):
     id: str
     name: str
     region: str
+    timezone: str
+    seal_agreements: bool
+    settlement_requires_agreement: bool
 
 
 class UserIn(In):
@@ -109,12 +132,14 @@ class PartyIn(In):
     role: PartyRole
     phone: Phone = ""
     represents_id: Id | None = None
+    is_organisation: bool = False
 
 
 class PartyPatch(In):
     name: Name | None = None
     role: PartyRole | None = None
     phone: Phone | None = None
+    is_organisation: bool | None = None
 
 
 class PartyOut(Out):
@@ -125,6 +150,7 @@ class PartyOut(Out):
     # Masked unless the caller is staff of the court (phone numbers are personal data).
     phone: str
     represents_id: str | None
+    is_organisation: bool
 
 
 class CaseIn(In):

@@ -100,7 +100,15 @@ async def create_case(ctx: Ctx, body: CaseIn) -> Case:
                 "新建案件时不能指定代理关系 / represents_id needs an existing party",
                 code="invalid_party",
             )
-        ctx.db.add(Party(case_id=case.id, name=p.name, role=p.role, phone=p.phone))
+        ctx.db.add(
+            Party(
+                case_id=case.id,
+                name=p.name,
+                role=p.role,
+                phone=p.phone,
+                is_organisation=p.is_organisation,
+            )
+        )
     await ctx.db.flush()
     await ctx.db.refresh(case, ["parties"])
     audit.record(
@@ -193,6 +201,7 @@ async def add_party(ctx: Ctx, body: PartyIn) -> Party:
         role=body.role,
         phone=body.phone,
         represents_id=body.represents_id,
+        is_organisation=body.is_organisation,
     )
     ctx.db.add(party)
     await ctx.db.flush()
