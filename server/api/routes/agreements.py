@@ -261,7 +261,8 @@ async def list_templates(ctx: Ctx) -> list[TemplateOut]:
     "PUT",
     "/api/agreement-templates/{case_type}/{kind}",
     summary="Set your court's template for a case type (admin); fields: {{court}} {{case_number}} "
-    "{{case_type}} {{parties}} {{mediator}} {{date}}",
+    "{{case_type}} {{parties}} {{applicant}} {{respondent}} {{organisation}} {{individual}} "
+    "{{claim}} {{terms}} {{mediator}} {{date}}",
     tag=TAG,
     roles=(UserRole.admin,),
     body=TemplateIn,
