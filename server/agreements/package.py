@@ -9,6 +9,7 @@ Layout of the zip (its root is itself a sealed folder, signed with the server's 
                                  reviewed (its SHA-256 is what each review names)
     record-reviews.json          every review of the record (confirmations and objections)
     identities.json              every party, organisations with the person who signed
+    seals.json                   the agreement's electronic seals (payload + Ed25519 signature)
     identity-verifications.json  the masked verification record, as sealed in the recording
     server-public-key.pem        the key that signs every manifest here
     sealed-record/ …             each recording segment's sealed folder, complete
@@ -573,6 +574,9 @@ def readme_text(
         "party's identity; organisations with the person who signed and in what capacity",
         "  identity-verifications.json — 身份核验记录（证件号码已脱敏）/ identity verifications "
         "(masked numbers)",
+        "  seals.json — 协议书上的电子印章（签章内容及服务器密钥的 Ed25519 签名，可用 "
+        "server-public-key.pem 验证）/ the agreement's electronic seals: payload and Ed25519 "
+        "signature, checked with server-public-key.pem",
         "  server-public-key.pem — 服务器签名公钥 / the server's signing key",
         "  manifest.json, manifest.json.sig, events.jsonl — 本材料包的签名清单 / this package's "
         "signed manifest",
@@ -838,6 +842,10 @@ def build_files(
         encoding="utf-8",
     )
     (staging / "identities.json").write_text(_dump(g.identities), encoding="utf-8")
+    if g.doc.seal:
+        # The seals printed on the PDF, whole: a judge checks them with the public key below
+        # (the PDF shows only the start of each signature).
+        (staging / "seals.json").write_text(_dump(g.doc.seal), encoding="utf-8")
     (staging / "identity-verifications.json").write_text(_dump(g.identity_record), encoding="utf-8")
     if key is not None:
         (staging / "server-public-key.pem").write_bytes(key.public_pem())

@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import select
 
 from server.agreements.models import AgreementDocument
+from recording.keys import load_public_key
+from server.agreements.seal import verify_seal
 from server.agreements.verification import mask_name
 from server.models import (
     Party,
@@ -231,6 +233,12 @@ async def test_judicial_package_verifies_offline(live: LiveSession, tmp_path: Pa
     assert company["signature"]["text_sha256"] == view["text_sha256"]
     for raw in (pkg / "identities.json", pkg / "identity-verifications.json"):
         assert APPLICANT_ID.encode() not in raw.read_bytes()
+
+    # The agreement's electronic seals, whole, check with the package's public key.
+    sealed = json.loads((pkg / "seals.json").read_text())
+    public = load_public_key((pkg / "server-public-key.pem").read_bytes())
+    assert sealed["text_sha256"] == view["text_sha256"] and sealed["seals"]
+    assert all(verify_seal(public, one) for one in sealed["seals"])
 
     readme = (pkg / "README.txt").read_text()
     assert "shared-court verify sealed-record --key server-public-key.pem" in readme
