@@ -300,18 +300,36 @@ def rows(stats: StatsOut) -> list[list[object]]:
     return out
 
 
+# Leading characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
+# Labels are shared-court and area names typed by users, so "=HYPERLINK(...)" must stay text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like(v: object) -> bool:
+    # Only text: a negative change (-2) is a number and must stay one. A lone trigger has
+    # nothing to evaluate, and "-" is the key of the no-shared-court row, kept as it was.
+    return isinstance(v, str) and len(v) > 1 and v.startswith(FORMULA_TRIGGERS)
+
+
+def _csv_cell(v: object) -> object:
+    if v is None:
+        return ""
+    return "'" + v if isinstance(v, str) and _formula_like(v) else v
+
+
 def to_csv(stats: StatsOut) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(HEADER)
     for r in rows(stats):
-        w.writerow(["" if v is None else v for v in r])
+        w.writerow([_csv_cell(v) for v in r])
     # BOM: Excel opens UTF-8 CSV with Chinese labels correctly.
     return ("\ufeff" + buf.getvalue()).encode()
 
 
 def to_xlsx(stats: StatsOut) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     wb = Workbook()
     first = True
@@ -323,8 +341,19 @@ def to_xlsx(stats: StatsOut) -> bytes:
         ws.title = section
         ws.append(HEADER)
         for r in all_rows:
-            if r[0] == section:
-                ws.append(r)
+            if r[0] != section:
+                continue
+            # openpyxl refuses control characters (a name may hold one): drop them rather than
+            # fail the whole export.
+            ws.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in r])
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str):
+                    # openpyxl stores any text starting with "=" as a formula, and "#N/A" as an
+                    # error: keep every text cell a string, shown exactly as entered. The quote
+                    # prefix keeps it text if someone edits the cell in Excel later.
+                    cell.data_type = "s"
+                    if _formula_like(cell.value):
+                        cell.quotePrefix = True
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

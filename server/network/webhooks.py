@@ -19,16 +19,16 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from yarl import URL
 
 from server.background import cancel_and_wait
 from server.db import Database
 from server.models import new_id
-from server.network.egress import EgressRefused, check_target, connector_kwargs
+from server.network.egress import EgressRefused, check_literal, connector_kwargs, refusal
 from server.network.models import Webhook, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -194,13 +194,11 @@ class WebhookDispatcher:
         error = ""
         started = time.monotonic()
         try:
-            # aiohttp skips the resolver for IP literals: check those (and names) first.
-            target = urlsplit(url)
-            await check_target(
-                target.hostname or "",
-                target.port or (443 if target.scheme == "https" else 80),
-                self.allow_private_targets,
-            )
+            # aiohttp skips the resolver for IP literals: check those here. Names are checked
+            # by the connector's resolver, whose checked answer is what gets connected to; a
+            # lookup here would only vet an answer that a rebinding name need not give again.
+            # Parsed with yarl, as aiohttp parses it, so both agree on what the host is.
+            check_literal(URL(url).host or "", self.allow_private_targets)
             async with self._http.post(
                 url,
                 data=body,
@@ -212,8 +210,9 @@ class WebhookDispatcher:
                 await resp.read()
                 if not 200 <= code < 300:
                     error = f"HTTP {code}"
-        except (aiohttp.ClientError, TimeoutError, EgressRefused) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+        except (aiohttp.ClientError, TimeoutError, EgressRefused, ValueError) as exc:
+            cause: BaseException = refusal(exc) or exc
+            error = f"{type(cause).__name__}: {cause}"[:500]
         elapsed = int((time.monotonic() - started) * 1000)
         async with self.db.session() as s:
             delivery = await s.get(WebhookDelivery, delivery_id)
