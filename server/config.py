@@ -25,6 +25,9 @@ class IceServer(BaseModel):
     urls: list[str]
     username: str | None = None
     credential: SecretStr | None = None
+    # coturn's static-auth-secret: each participant then gets its own short-lived credentials
+    # (TURN REST) instead of the static username/credential above.
+    secret: SecretStr | None = None
 
 
 class Settings(BaseModel):
@@ -46,6 +49,9 @@ class Settings(BaseModel):
     # STUN/TURN for clients behind NAT. Empty by default: host candidates suffice on a LAN and
     # an unreachable STUN server would only delay every connection.
     ice_servers: list[IceServer] = Field(default_factory=list)
+    # How long per-participant TURN credentials stay valid (a relay allocation is refreshed with
+    # them, so longer than a session; every join fetches fresh ones).
+    turn_credential_ttl_seconds: int = Field(default=6 * 3600, ge=60)
     # Local addresses or interface names the media server offers as ICE host candidates (e.g.
     # ["203.0.113.7"], ["eth0"], ["127.0.0.1"]). Empty: every non-loopback address (aioice's
     # default). Loopback is offered only when named; tests and benchmarks use 127.0.0.1.
@@ -128,8 +134,9 @@ class Settings(BaseModel):
         data = self.model_dump(mode="json")
         data["secret_key"] = "********" if self.secret_key.get_secret_value() else "(generated)"
         for server in data["ice_servers"]:
-            if server.get("credential"):
-                server["credential"] = "********"
+            for field_name in ("credential", "secret"):
+                if server.get(field_name):
+                    server[field_name] = "********"
         data["database_url"] = _mask_url_password(self.effective_database_url)
         data["redis_url"] = _mask_url_password(self.redis_url)
         data["recordings_dir"] = str(self.effective_recordings_dir)

@@ -25,6 +25,7 @@ from server.rtc.config import MediaConfig
 from server.rtc.errors import MediaError
 from server.rtc.publication import PublishedTrack
 from server.rtc.room import MediaRoom, MediaRoomObserver
+from server.rtc.turn_credentials import credentials_for
 from server.state import AppState
 from signaling import protocol as p
 from signaling.audit_batch import AuditBatch
@@ -152,12 +153,17 @@ class SignalingService:
         s = self.state.settings
         return MediaConfig(
             ice_servers=tuple(
-                RTCIceServer(
-                    urls=srv.urls,
-                    username=srv.username,
-                    credential=srv.credential.get_secret_value() if srv.credential else None,
-                )
+                RTCIceServer(urls=srv.urls, username=username, credential=credential)
                 for srv in s.ice_servers
+                for username, credential in [
+                    credentials_for(
+                        username=srv.username,
+                        credential=srv.credential.get_secret_value() if srv.credential else None,
+                        secret=srv.secret.get_secret_value() if srv.secret else None,
+                        who=f"server-{s.node_name or 'node'}",
+                        ttl_s=s.turn_credential_ttl_seconds,
+                    )
+                ]
             ),
             max_participants=s.room_max_participants,
             max_video_bitrate_bps=s.room_max_bitrate_kbps * 1000,

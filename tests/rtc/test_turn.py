@@ -3,29 +3,53 @@ paths must work when the server's ICE pair is relayed (aioice's TurnTransport, n
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aioice.turn import create_turn_endpoint
 from aiortc import RTCIceServer
 
 from server.rtc import MediaConfig, MediaRoom
 from server.rtc.aiortc_seam import _InlineRtpReceiver, nominated_pair
 from server.rtc.loopback import LoopbackSignaling
+from server.rtc.turn_credentials import credentials_for
 
 from ..conftest import _free_port, skip_or_fail
+from ..signaling.conftest import live  # noqa: F401  (fixture)
 from .conftest import TEST_FPS
 
 TURN_USER, TURN_PASSWORD = "court", "relay-secret"
 
 
+TURN_SECRET = "shared-court-turn-rest-secret"
+
+
 @pytest.fixture(scope="module")
 def turn_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A throwaway coturn on a free port, long-term credentials, loopback peers allowed."""
+    yield from _coturn(
+        tmp_path_factory, ["--lt-cred-mech", "--user", f"{TURN_USER}:{TURN_PASSWORD}"], 49160
+    )
+
+
+@pytest.fixture(scope="module")
+def turn_rest_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same with coturn's use-auth-secret: only HMAC credentials of the secret work."""
+    yield from _coturn(
+        tmp_path_factory, ["--use-auth-secret", f"--static-auth-secret={TURN_SECRET}"], 49400
+    )
+
+
+def _coturn(
+    tmp_path_factory: pytest.TempPathFactory, auth: list[str], min_port: int
+) -> Iterator[str]:
     binary = shutil.which("turnserver")
     if binary is None:
         skip_or_fail("coturn not installed (apt-get install coturn)")
@@ -34,8 +58,8 @@ def turn_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen(
         [
             str(binary), "-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
-            "--listening-port", str(port), "--min-port", "49160", "--max-port", "49360",
-            "--lt-cred-mech", "--user", f"{TURN_USER}:{TURN_PASSWORD}", "--realm", "court.test",
+            "--listening-port", str(port), "--min-port", str(min_port),
+            "--max-port", str(min_port + 200), *auth, "--realm", "court.test",
             "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli",
             "--pidfile", str(workdir / "turn.pid"), "--log-file", str(workdir / "turn.log"),
         ],
@@ -94,3 +118,72 @@ async def test_forwarding_through_a_turn_relay(relayed_room: MediaRoom) -> None:
         assert not signaling.errors, signaling.errors
     finally:
         await signaling.close()
+
+
+async def _allocates(url: str, username: str | None, password: str | None) -> bool:
+    host, port = url.removeprefix("turn:").split("?")[0].rsplit(":", 1)
+    try:
+        transport, _ = await asyncio.wait_for(
+            create_turn_endpoint(
+                asyncio.DatagramProtocol, (host, int(port)), username, password
+            ),
+            timeout=5,
+        )
+    except Exception:
+        return False
+    transport.close()
+    return True
+
+
+async def test_per_participant_turn_credentials(turn_rest_url: str) -> None:
+    """With a TURN secret, each participant gets its own expiring pair (TURN REST): it relays,
+    an expired or forged one does not, and no static pair is handed out."""
+    mine = credentials_for(
+        username=None, credential=None, secret=TURN_SECRET, who="participant-1", ttl_s=600
+    )
+    assert mine[0] is not None and mine[0].endswith(":participant-1")
+    assert await _allocates(turn_rest_url, *mine)
+    expired = credentials_for(
+        username=None, credential=None, secret=TURN_SECRET, who="participant-1", ttl_s=-60
+    )
+    assert not await _allocates(turn_rest_url, *expired)
+    assert not await _allocates(turn_rest_url, mine[0], "forged-credential")
+    # Media flows through the relay with such a pair.
+    config = MediaConfig(
+        ice_servers=(RTCIceServer(urls=turn_rest_url, username=mine[0], credential=mine[1]),),
+        ice_transport_policy="relay",
+    )
+    room = MediaRoom("turn-rest-room", config)
+    signaling = LoopbackSignaling(room)
+    try:
+        await signaling.connect("alice", fps=TEST_FPS)
+        bob = await signaling.connect("bob", video=None, audio=False)
+        room.set_subscriptions("bob", None)
+        await bob.wait_for_frames("alice", "video", 10)
+    finally:
+        await signaling.close()
+        await room.close()
+
+
+async def test_join_hands_out_per_participant_turn_credentials(live: Any) -> None:  # noqa: F811
+    from pydantic import SecretStr
+
+    from server.config import IceServer
+    from server.state import STATE_KEY
+
+    state = live.harness.app[STATE_KEY]
+    state.settings.ice_servers = [
+        IceServer(urls=["turn:turn.court.example:3478"], secret=SecretStr(TURN_SECRET))
+    ]
+    anon = await live.harness.anon()
+    got = {}
+    for who in ("applicant", "respondent"):
+        body = await (await anon.get(f"/api/join/{live.tokens[who]}")).json()
+        (server,) = body["ice_servers"]
+        expiry, pid = server["username"].split(":")
+        assert pid == live.pids[who]
+        assert int(expiry) > time.time() + 3600
+        got[who] = server["credential"]
+    assert got["applicant"] != got["respondent"]
+    shown = state.settings.public_view()["ice_servers"][0]
+    assert shown["secret"] == "********"

@@ -9,6 +9,7 @@ from server.api.errors import ApiError
 from server.api.framework import Api, Ctx, PartyPrincipal
 from server.api.schemas import IceServerOut, JoinOut, JoinSessionOut, ParticipantOut
 from server.models import Case, Court, MediationSession, SessionStatus, Terminal
+from server.rtc.turn_credentials import credentials_for
 
 api = Api()
 
@@ -41,12 +42,17 @@ async def join_info(ctx: Ctx, principal: PartyPrincipal) -> JoinOut:
         participant=ParticipantOut.model_validate(principal.participant),
         expires_at=expires if expires.tzinfo else expires.replace(tzinfo=UTC),
         ice_servers=[
-            IceServerOut(
-                urls=s.urls,
-                username=s.username,
-                credential=s.credential.get_secret_value() if s.credential else None,
-            )
+            IceServerOut(urls=s.urls, username=username, credential=credential)
             for s in settings.ice_servers
+            for username, credential in [
+                credentials_for(
+                    username=s.username,
+                    credential=s.credential.get_secret_value() if s.credential else None,
+                    secret=s.secret.get_secret_value() if s.secret else None,
+                    who=principal.participant.id,
+                    ttl_s=settings.turn_credential_ttl_seconds,
+                )
+            ]
         ],
         signaling_path="/socket.io/",
         recording_notice=RECORDING_NOTICE,
