@@ -26,6 +26,7 @@ from server.api.routes import (
 )
 from server.config import ConfigError, Settings
 from server.db import Database
+from server.http_limits import body_guard
 from server.metrics import Metrics
 from server.rtc.host_addresses import HostAddressError, limit_host_addresses
 from server.security.ratelimit import make_limiter
@@ -152,7 +153,9 @@ def create_app(settings: Settings) -> web.Application:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.effective_recordings_dir.mkdir(parents=True, exist_ok=True)
     app = web.Application(
-        middlewares=[count_requests, security_headers, error_middleware],
+        # body_guard sits inside error_middleware: a body sent too slowly is answered as an
+        # API error (408) and the connection closed (server/http_limits.py).
+        middlewares=[count_requests, security_headers, error_middleware, body_guard(settings)],
         client_max_size=MAX_BODY_BYTES,
     )
     db = Database(settings.effective_database_url)

@@ -109,9 +109,8 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from server.app import create_app
+    from server.http_limits import serve
 
     settings = _settings(args, host=args.host, port=args.port)
     logging.basicConfig(
@@ -121,12 +120,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     message = (
         f"共享法庭服务已启动 / Shared Court listening on http://{settings.host}:{settings.port}"
     )
-    # run_app calls `print` once the listening socket is bound, so scripts can wait for it.
-    web.run_app(
+    # `ready` runs once the listening socket is bound, so scripts can wait for the message.
+    # The serving code enforces the slow-client limits (server/http_limits.py).
+    serve(
         app,
-        host=settings.host,
-        port=settings.port,
-        print=lambda _t: print(message, flush=True),
+        settings,
+        ready=lambda: print(message, flush=True),
         # On SIGTERM, requests still open after 3 s are closed: browsers' websockets otherwise
         # held a restart for 10–20 s while every room froze (rooms are saved and resume).
         shutdown_timeout=3.0,

@@ -88,6 +88,17 @@ class Settings(BaseModel):
     asr_workers: int = Field(default=1, ge=1, le=16)
     # CJK font (.ttc/.otf/.ttf) for exported records; empty: Noto CJK from fonts-noto-cjk.
     record_font: Path | None = None
+    # Slow and stalled clients (slowloris). A request's head, and the first byte of its body,
+    # must arrive within the header timeout (a new connection must send its first request
+    # within it too); a body must then average at least the minimum rate once the grace
+    # period has passed. Idle keep-alive connections close after the keep-alive timeout.
+    http_header_timeout_seconds: float = Field(default=15.0, gt=0)
+    http_body_min_rate_bytes: int = Field(default=1024, ge=0)  # 0: no minimum rate
+    http_body_rate_grace_seconds: float = Field(default=10.0, gt=0)
+    http_keepalive_timeout_seconds: float = Field(default=75.0, gt=0)
+    # Evidence uploaded to an intake: the size of one file and the number of files.
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    attachment_max_per_intake: int = Field(default=20, ge=1)
     log_level: str = "INFO"
 
     @field_validator("asr_model_dir", "record_font", mode="before")

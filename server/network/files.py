@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +15,6 @@ from aiohttp import BodyPartReader, web
 
 from server.api.errors import ApiError, bad_request
 
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-MAX_ATTACHMENTS_PER_INTAKE = 20
 MAX_VIDEO_BYTES = 200 * 1024 * 1024
 
 # Content type -> allowed file name extensions. The content is checked, never only the name.
@@ -65,20 +65,55 @@ def _clean_name(name: str | None) -> str:
     return base[:200] or "file"
 
 
-async def receive_file(
+# Room for the multipart framing around the file (boundaries, part headers, small fields).
+MULTIPART_SLACK = 64 * 1024
+
+
+def too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, "file_too_large", f"文件过大 / file larger than {_size(max_bytes)}")
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"
+
+
+@dataclass
+class PendingFile:
+    """A received, checked upload still in its temporary file (removed unless stored)."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    tmp: Path
+
+    def store(self, data_dir: Path, kind: str) -> StoredFile:
+        final = _commit(self.tmp, stored_path(data_dir, kind, self.sha256))
+        return StoredFile(self.filename, self.content_type, self.size, self.sha256, final)
+
+
+@asynccontextmanager
+async def receive_upload(
     request: web.Request,
     data_dir: Path,
     kind: str,
     *,
     allowed: dict[str, tuple[str, ...]],
     max_bytes: int,
-) -> StoredFile:
-    """Read the multipart field `file`; refuse empty, too large, or mismatching files."""
+) -> AsyncIterator[PendingFile]:
+    """Stream the multipart field `file` to a temporary file; refuse empty, too large (413, as
+    soon as the limit is passed: nothing more is read), or mismatching files. The temporary
+    file is gone when the block ends unless `store` moved it into place."""
     if not request.content_type.startswith("multipart/"):
         raise bad_request(
             "请以 multipart/form-data 上传 / upload as multipart/form-data",
             code="multipart_required",
         )
+    if request.content_length is not None and request.content_length > max_bytes + MULTIPART_SLACK:
+        raise too_large(max_bytes)  # declared too large: refused before a byte is read
     reader = await request.multipart()
     part = await reader.next()
     while part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):
@@ -97,11 +132,7 @@ async def receive_file(
             while chunk := await part.read_chunk(64 * 1024):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise ApiError(
-                        413,
-                        "file_too_large",
-                        f"文件过大 / file larger than {max_bytes // (1024 * 1024)} MiB",
-                    )
+                    raise too_large(max_bytes)
                 if len(head) < 16:
                     head = (head + chunk)[:16]
                 digest.update(chunk)
@@ -121,11 +152,57 @@ async def receive_file(
                 "file_type_mismatch",
                 f"文件名与内容不符 / content is {detected}, name is {filename}",
             )
-        sha = digest.hexdigest()
-        final = _commit(tmp, stored_path(data_dir, kind, sha))
-        return StoredFile(filename, detected, size, sha, final)
+        yield PendingFile(filename, detected, size, digest.hexdigest(), tmp)
     finally:
         _discard(tmp)
+
+
+async def receive_file(
+    request: web.Request,
+    data_dir: Path,
+    kind: str,
+    *,
+    allowed: dict[str, tuple[str, ...]],
+    max_bytes: int,
+) -> StoredFile:
+    """Receive the multipart field `file` (as `receive_upload`) and store it at once."""
+    async with receive_upload(
+        request, data_dir, kind, allowed=allowed, max_bytes=max_bytes
+    ) as pending:
+        return pending.store(data_dir, kind)
+
+
+def too_many_files(cap: int) -> ApiError:
+    return ApiError(409, "too_many_attachments", f"附件过多 / at most {cap} files per intake")
+
+
+class UploadSlots:
+    """Uploads in progress per owner (an intake), counted against its cap with those stored.
+
+    Checking and taking a slot happen without an await in between, so parallel uploads in
+    this process cannot all pass the check while their bodies are still streaming; the
+    conditional insert that records a file stays the final word (other processes)."""
+
+    def __init__(self) -> None:
+        self._busy: dict[str, int] = {}
+
+    def in_flight(self, owner: str) -> int:
+        return self._busy.get(owner, 0)
+
+    @contextmanager
+    def reserve(self, owner: str, stored: int, cap: int) -> Iterator[None]:
+        busy = self._busy.get(owner, 0)
+        if stored + busy >= cap:
+            raise too_many_files(cap)
+        self._busy[owner] = busy + 1
+        try:
+            yield
+        finally:
+            left = self._busy[owner] - 1
+            if left:
+                self._busy[owner] = left
+            else:
+                del self._busy[owner]
 
 
 def _commit(tmp: Path, final: Path) -> Path:

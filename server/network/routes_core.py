@@ -9,7 +9,7 @@ import zipfile
 from datetime import UTC, datetime
 
 from aiohttp import web
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, literal, select
 
 from server import audit
 from server.api.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
@@ -21,14 +21,24 @@ from server.api.framework import (
     TerminalPrincipal,
 )
 from server.api.routes.cases import visible_cases
-from server.models import Case, MediationSession, SessionStatus, Terminal, User, UserRole
+from server.models import (
+    Case,
+    MediationSession,
+    SessionStatus,
+    Terminal,
+    User,
+    UserRole,
+    new_id,
+    utcnow,
+)
 from server.network import service
 from server.network.files import (
     EVIDENCE_TYPES,
-    MAX_ATTACHMENT_BYTES,
-    MAX_ATTACHMENTS_PER_INTAKE,
-    receive_file,
+    PendingFile,
+    UploadSlots,
+    receive_upload,
     stored_path,
+    too_many_files,
 )
 from server.network.models import (
     CLOSED_STATUSES,
@@ -668,35 +678,39 @@ async def transition_intake(ctx: Ctx, body: TransitionIn) -> IntakeDetailOut:
 
 
 # --- attachments ------------------------------------------------------------------------------
+_WITHDRAWN = "申请已撤回 / the intake was withdrawn"
+
+
+def _upload_slots(ctx: Ctx) -> UploadSlots:
+    slots = ctx.state.extras.setdefault("attachment_upload_slots", UploadSlots())
+    assert isinstance(slots, UploadSlots)
+    return slots
+
+
+def _stored_count(intake_id: str) -> Select[int]:
+    return select(func.count()).select_from(Attachment).where(Attachment.intake_id == intake_id)
+
+
 async def _add_attachment(ctx: Ctx, intake: Intake) -> Attachment:
+    settings = ctx.state.settings
+    cap = settings.attachment_max_per_intake
     if intake.status in (IntakeStatus.withdrawn,):
-        raise conflict("申请已撤回 / the intake was withdrawn")
-    count = await ctx.db.scalar(
-        select(func.count()).select_from(Attachment).where(Attachment.intake_id == intake.id)
-    )
-    if (count or 0) >= MAX_ATTACHMENTS_PER_INTAKE:
-        raise ApiError(
-            409,
-            "too_many_attachments",
-            f"附件过多 / at most {MAX_ATTACHMENTS_PER_INTAKE} files per intake",
-        )
-    stored = await receive_file(
-        ctx.request,
-        ctx.state.settings.data_dir,
-        ATTACHMENT_KIND,
-        allowed=EVIDENCE_TYPES,
-        max_bytes=MAX_ATTACHMENT_BYTES,
-    )
-    att = Attachment(
-        intake_id=intake.id,
-        filename=stored.filename,
-        content_type=stored.content_type,
-        size_bytes=stored.size,
-        sha256=stored.sha256,
-        uploaded_by=ctx.actor,
-    )
-    ctx.db.add(att)
-    await ctx.db.flush()
+        raise conflict(_WITHDRAWN)
+    stored = await ctx.db.scalar(_stored_count(intake.id)) or 0
+    with _upload_slots(ctx).reserve(intake.id, stored, cap):
+        # The body may take minutes (an applicant on a poor line): end the transaction so no
+        # pooled connection waits on the client. Recording the file is a second, short one.
+        await ctx.db.commit()
+        async with receive_upload(
+            ctx.request,
+            settings.data_dir,
+            ATTACHMENT_KIND,
+            allowed=EVIDENCE_TYPES,
+            max_bytes=settings.attachment_max_bytes,
+        ) as pending:
+            att = await _record_attachment(ctx, intake, pending, cap)
+            # Moved into place only once its row is in: a refused upload leaves no file.
+            pending.store(settings.data_dir, ATTACHMENT_KIND)
     audit.record(
         ctx.db,
         actor=ctx.actor,
@@ -704,9 +718,43 @@ async def _add_attachment(ctx: Ctx, intake: Intake) -> Attachment:
         court_id=intake.court_id,
         target=intake.id,
         ip=ctx.ip,
-        sha256=stored.sha256,
-        size=stored.size,
+        sha256=att.sha256,
+        size=att.size_bytes,
     )
+    return att
+
+
+async def _record_attachment(
+    ctx: Ctx, intake: Intake, pending: PendingFile, cap: int
+) -> Attachment:
+    """Insert the row only while the intake holds fewer than `cap` files, in one statement.
+
+    PostgreSQL: the intake row stays locked until commit, so inserts for one intake from any
+    process run one after another and each counts the others' committed rows. SQLite ignores
+    FOR UPDATE, but one write runs at a time and the count is part of the insert itself."""
+    status = await ctx.db.scalar(
+        select(Intake.status).where(Intake.id == intake.id).with_for_update()
+    )
+    if status is None or status == IntakeStatus.withdrawn:
+        raise conflict(_WITHDRAWN)
+    values: dict[str, object] = {
+        "id": new_id(),
+        "intake_id": intake.id,
+        "filename": pending.filename,
+        "content_type": pending.content_type,
+        "size_bytes": pending.size,
+        "sha256": pending.sha256,
+        "uploaded_by": ctx.actor,
+        "created_at": utcnow(),
+    }
+    columns = Attachment.__table__.c
+    row = select(*(literal(v, columns[k].type) for k, v in values.items())).where(
+        _stored_count(intake.id).scalar_subquery() < cap
+    )
+    await ctx.db.execute(insert(Attachment).from_select(list(values), row))
+    att = await ctx.db.get(Attachment, values["id"])
+    if att is None:
+        raise too_many_files(cap)
     return att
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server.agreements.models import AgreementDocument
 from recording.keys import load_public_key
+from server.agreements.models import AgreementDocument
 from server.agreements.seal import verify_seal
 from server.agreements.verification import mask_name
 from server.models import (
