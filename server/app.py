@@ -25,6 +25,7 @@ from server.api.routes import (
     transcripts,
 )
 from server.config import ConfigError, Settings
+from server.data_dir import make_private
 from server.db import Database
 from server.http_limits import body_guard
 from server.metrics import Metrics
@@ -32,6 +33,7 @@ from server.rtc.host_addresses import HostAddressError, limit_host_addresses
 from server.security.ratelimit import make_limiter
 from server.security.tokens import TokenSigner
 from server.state import STATE_KEY, AppState
+from server.web_security import security_headers
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -113,17 +115,6 @@ async def api_docs(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
-    response: web.StreamResponse = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.path.startswith("/api/"):
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
-@web.middleware
 async def count_requests(request: web.Request, handler: Any) -> web.StreamResponse:
     response: web.StreamResponse = await handler(request)
     if request.path.startswith("/api/"):
@@ -150,8 +141,7 @@ def create_app(settings: Settings) -> web.Application:
             limit_host_addresses(settings.ice_addresses)
         except HostAddressError as exc:
             raise ConfigError(f"配置无效 / invalid configuration: {exc}") from exc
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.effective_recordings_dir.mkdir(parents=True, exist_ok=True)
+    make_private(settings.data_dir, settings.effective_recordings_dir)
     app = web.Application(
         # body_guard sits inside error_middleware: a body sent too slowly is answered as an
         # API error (408) and the connection closed (server/http_limits.py).

@@ -30,6 +30,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from server.api.errors import ApiError
 from server.config import Settings
+from server.web_security import RedactingAccessLogger
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ async def start(
         app,
         head_timeout=settings.http_header_timeout_seconds,
         keepalive_timeout=settings.http_keepalive_timeout_seconds,
+        access_log_class=RedactingAccessLogger,
         shutdown_timeout=shutdown_timeout,
         handle_signals=handle_signals,
     )

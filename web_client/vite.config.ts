@@ -5,6 +5,12 @@ import vue from '@vitejs/plugin-vue'
 export default defineConfig({
   plugins: [vue()],
   base: '/',
+  define: {
+    // vue-i18n compiles messages to an AST it interprets, instead of `new Function`: the app
+    // runs under a Content-Security-Policy without 'unsafe-eval'.
+    __INTLIFY_JIT_COMPILATION__: true,
+    __INTLIFY_DROP_MESSAGE_COMPILER__: false,
+  },
   build: {
     outDir: 'dist',
     assetsDir: 'assets',

@@ -160,10 +160,36 @@ def browser(server: Server) -> Iterator[Any]:
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        plain_new_context = b.new_context
+
+        def new_context(*args: Any, **kw: Any) -> Any:
+            # Every page the tests open reports what the Content-Security-Policy refused.
+            ctx = plain_new_context(*args, **kw)
+            ctx.on("console", _note_csp_violation)
+            return ctx
+
+        b.new_context = new_context  # type: ignore[method-assign]
         try:
             yield b
         finally:
             b.close()
+
+
+CSP_VIOLATIONS: list[str] = []
+
+
+def _note_csp_violation(msg: Any) -> None:
+    text = str(msg.text)
+    if "Content Security Policy" in text:
+        CSP_VIOLATIONS.append(text)
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations() -> Iterator[None]:
+    """The app's pages work under its Content-Security-Policy: nothing they need is refused."""
+    CSP_VIOLATIONS.clear()
+    yield
+    assert not CSP_VIOLATIONS, CSP_VIOLATIONS[:5]
 
 
 @pytest.fixture
