@@ -365,6 +365,17 @@ async def _authenticate(ctx: Ctx, spec: RouteSpec) -> None:
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
+def _add_schemas(schemas: dict[str, Any], defs: dict[str, Any], where: str) -> None:
+    """Components are named after their models: two different models of one name would make
+    the spec (and the web client's generated types) describe one of them wrongly."""
+    for name, schema in defs.items():
+        if name in schemas and schemas[name] != schema:
+            raise ValueError(
+                f"two API models are both named {name!r} (seen again at {where}): rename one"
+            )
+        schemas[name] = schema
+
+
 def openapi_document(api: Api, title: str, version: str) -> dict[str, Any]:
     """Build an OpenAPI 3.1 document from the route declarations."""
     from pydantic.json_schema import models_json_schema
@@ -417,7 +428,7 @@ def openapi_document(api: Api, title: str, version: str) -> dict[str, Any]:
             rschema = TypeAdapter(spec.response).json_schema(
                 mode="serialization", ref_template="#/components/schemas/{model}"
             )
-            schemas.update(rschema.pop("$defs", {}))
+            _add_schemas(schemas, rschema.pop("$defs", {}), spec.path)
             op["responses"][str(spec.status)] = {
                 "description": "OK",
                 "content": {"application/json": {"schema": rschema}},

@@ -11,7 +11,7 @@ from typing import Any
 
 from recording.layout import EVENT_LOG_NAME, MANIFEST_NAME, SIGNATURE_NAME
 
-from .schemas import DocumentOut, GapOut, ManifestSummary, ParticipantOut, TrackOut
+from .schemas import GapOut, ManifestDocumentOut, ManifestParticipantOut, ManifestSummary, TrackOut
 
 SEAL_NAMES = (MANIFEST_NAME, SIGNATURE_NAME)
 
@@ -100,13 +100,13 @@ def summarize(manifest: dict[str, Any], origin: float, *, show_caucus: bool) -> 
         str(p.get("id")): p.get("name") for p in manifest.get("participants", []) if p.get("id")
     }
     tracks: list[TrackOut] = []
-    documents: list[DocumentOut] = []
+    documents: list[ManifestDocumentOut] = []
     hidden = 0
     for f in manifest.get("files", []):
         kind = f.get("kind")
         if kind == "document":
             documents.append(
-                DocumentOut(
+                ManifestDocumentOut(
                     name=f["name"], title=f.get("title"), kind=f.get("document_kind"),
                     size=int(f.get("size", 0)), sha256=str(f.get("sha256", "")),
                 )
@@ -163,7 +163,7 @@ def summarize(manifest: dict[str, Any], origin: float, *, show_caucus: bool) -> 
         recording_started_utc=manifest.get("recording_started_utc"),
         recording_ended_utc=manifest.get("recording_ended_utc"),
         participants=[
-            ParticipantOut(id=str(p.get("id")), name=p.get("name"), role=p.get("role"))
+            ManifestParticipantOut(id=str(p.get("id")), name=p.get("name"), role=p.get("role"))
             for p in manifest.get("participants", [])
         ],
         tracks=tracks,

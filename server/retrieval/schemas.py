@@ -114,7 +114,7 @@ class TrackOut(Out):
     content_type: str
 
 
-class DocumentOut(Out):
+class ManifestDocumentOut(Out):
     name: str
     title: str | None
     kind: str | None
@@ -122,7 +122,7 @@ class DocumentOut(Out):
     sha256: str
 
 
-class ParticipantOut(Out):
+class ManifestParticipantOut(Out):
     id: str
     name: str | None
     role: str | None
@@ -135,9 +135,9 @@ class ManifestSummary(Out):
     sealed_at: str | None
     recording_started_utc: str | None
     recording_ended_utc: str | None
-    participants: list[ParticipantOut]
+    participants: list[ManifestParticipantOut]
     tracks: list[TrackOut]
-    documents: list[DocumentOut]
+    documents: list[ManifestDocumentOut]
     # Caucus tracks withheld from this viewer (mediators never see caucus recordings).
     caucus_tracks_hidden: int
     event_log_entries: int
