@@ -1,3 +1,86 @@
+// Types of the web client, in two parts:
+//
+// 1. The REST API (/api/...): derived from src/lib/api-types.ts, which openapi-typescript generates
+//    from the server's contract docs/openapi.json (`npm run gen:api`; tests/api-types.test.ts
+//    fails while it is stale). Do not hand-write REST shapes: alias the generated schema under
+//    the name the spec uses.
+// 2. The signaling contract (socket.io events, docs/signaling.md): not in the OpenAPI spec, so
+//    written by hand below; keep it in step with docs/signaling.md.
+
+import type { components, paths } from './api-types'
+
+// ─── 1. REST API (generated from docs/openapi.json) ─────────────────────────────────────────
+
+type Schemas = components['schemas']
+type Method = 'get' | 'put' | 'post' | 'delete' | 'patch'
+type JsonBody<R> = R extends { content: { 'application/json': infer B } } ? B : never
+
+/**
+ * The JSON a successful call answers, e.g. ApiResponse<'/api/join/{token}', 'get'>. The server
+ * inlines a route's top-level response model instead of naming it under components, so those
+ * shapes (JoinOut, StatsOut, ...) are reached through the path.
+ */
+export type ApiResponse<P extends keyof paths, M extends Method & keyof paths[P]> =
+  NonNullable<paths[P][M]> extends { responses: infer R } ? JsonBody<R[Extract<keyof R, 200 | 201 | 202>]> : never
+
+// Staff, sessions, cases
+export type UserOut = Schemas['UserOut']
+export type MeOut = ApiResponse<'/api/auth/me', 'get'>
+export type CaseOut = Schemas['CaseOut']
+export type PartyOut = Schemas['PartyOut']
+export type InviteOut = Schemas['InviteOut']
+export type InviteLinkOut = ApiResponse<'/api/sessions/{session_id}/invites', 'post'>
+export type TerminalOut = Schemas['TerminalOut']
+export type PackageStatusOut = Schemas['PackageStatusOut']
+
+export type ParticipantOut = Schemas['ParticipantOut']
+export type SessionOut = Schemas['SessionOut']
+
+// Joining by link (parties) and the kiosk terminal
+export type JoinSessionOut = Schemas['JoinSessionOut']
+export type IceServerOut = Schemas['IceServerOut']
+/** The name roomClient.ts uses for the ICE servers of GET /api/join/{token}. */
+export type IceServer = IceServerOut
+export type JoinOut = ApiResponse<'/api/join/{token}', 'get'>
+export type PartyRecordOut = ApiResponse<'/api/join/{token}/record', 'get'>
+export type ReviewOut = Schemas['ReviewOut']
+export type TerminalLoginOut = ApiResponse<'/api/terminal/login', 'post'>
+export type ScheduleItemOut = Schemas['ScheduleItemOut']
+export type PlaylistItemOut = Schemas['PlaylistItemOut']
+
+// Transcript and the record
+export type SegmentOut = Schemas['SegmentOut']
+export type EditOut = Schemas['EditOut']
+export type TranscriptOut = ApiResponse<'/api/sessions/{session_id}/transcript', 'get'>
+export type PartyStateOut = Schemas['PartyStateOut']
+export type RecordOut = ApiResponse<'/api/sessions/{session_id}/record', 'get'>
+
+// Recordings
+export type RecordedSessionOut = Schemas['RecordedSessionOut']
+export type RecordingRowOut = Schemas['RecordingRowOut']
+export type TrackOut = Schemas['TrackOut']
+export type ManifestDocumentOut = Schemas['ManifestDocumentOut']
+export type ManifestSummary = Schemas['ManifestSummary']
+export type RecordingDetailOut = Schemas['RecordingDetailOut']
+export type SessionRecordingsOut = ApiResponse<'/api/recordings/sessions/{session_id}', 'get'>
+export type LinkOut = Schemas['LinkOut']
+export type JobOut = Schemas['JobOut']
+/** POST /api/recordings/{id}/verify (the spec's VerifyOut of server/retrieval/schemas.py). */
+export type RecordingVerifyOut = ApiResponse<'/api/recordings/{recording_id}/verify', 'post'>
+
+// Governance statistics
+export type StatsOut = ApiResponse<'/api/network/stats', 'get'>
+export type GroupStats = Schemas['GroupStats']
+export type AreaStats = Schemas['AreaStats']
+export type MonthStats = Schemas['MonthStats']
+
+// ─── 2. Signaling contract (socket.io; docs/signaling.md) — hand-written ─────────────────────
+
+// The payloads of the socket.io events the client receives, and the acks of those it emits:
+//   room_state → RoomState (RoomParticipant, IdentityView)   agreement_state → {agreement: AgreementView}
+//   chat → ChatMessage   caption → Caption   any emit's ack → Ack
+// (`transcript_update` carries a REST SegmentOut, as docs/signaling.md says.)
+
 export type Presence = 'lobby' | 'admitted' | 'reconnecting' | 'left' | 'denied' | 'removed'
 
 export interface RoomParticipant {
@@ -75,14 +158,6 @@ export interface AgreementView {
   stale_groups?: string[]
 }
 
-export interface Alert {
-  id: number
-  kind: 'recording' | 'transcript' | 'room'
-  reason: string
-  message: string
-  at: number
-}
-
 export interface RoomState {
   session_id: string
   case_number: string
@@ -96,68 +171,6 @@ export interface RoomState {
   you: RoomParticipant | null
 }
 
-export interface ParticipantOut {
-  id: string
-  kind: string
-  display_name: string
-  role_label: string
-  user_id: string | null
-  party_id: string | null
-  terminal_id: string | null
-}
-
-export interface JoinSession {
-  id: string
-  court_name: string
-  case_number: string
-  case_type: string
-  scheduled_at: string
-  status: string
-  terminal_name: string | null
-}
-
-export interface IceServer {
-  urls: string[]
-  username?: string | null
-  credential?: string | null
-}
-
-export interface JoinInfo {
-  session: JoinSession
-  participant: ParticipantOut
-  expires_at: string
-  ice_servers: IceServer[]
-  signaling_path: string
-  recording_notice: string
-}
-
-export interface SessionOut {
-  id: string
-  court_id: string
-  case_id: string
-  scheduled_at: string
-  duration_minutes: number
-  mediator_id: string
-  clerk_id: string | null
-  terminal_id: string | null
-  status: 'scheduled' | 'live' | 'ended' | 'cancelled'
-  outcome: string | null
-  outcome_note: string
-  record_caucus: boolean
-  started_at: string | null
-  ended_at: string | null
-  participants: ParticipantOut[]
-}
-
-export interface UserOut {
-  id: string
-  court_id: string
-  username: string
-  display_name: string
-  role: 'admin' | 'judge' | 'mediator' | 'clerk'
-  active: boolean
-}
-
 export interface ChatMessage {
   from: string
   display_name: string
@@ -165,22 +178,6 @@ export interface ChatMessage {
   text: string
   at: string
   group: string
-}
-
-export interface TranscriptSegment {
-  id: string
-  document: string
-  kind: 'speech' | 'note' | string
-  speaker_participant_id: string | null
-  speaker_name: string
-  speaker_role: string
-  start_at: string
-  end_at: string
-  text: string
-  asr_text: string
-  status: string
-  updated_at: string | null
-  updated_by: string | null
 }
 
 export interface Caption {
@@ -198,4 +195,14 @@ export interface Ack<T = Record<string, unknown>> {
   error?: { code: string; message: string }
   [k: string]: unknown
   data?: T
+}
+
+// Client-side: an alert the room client builds from a recording_alert / transcript_alert /
+// room_notice event (`id` and `at` are local).
+export interface Alert {
+  id: number
+  kind: 'recording' | 'transcript' | 'room'
+  reason: string
+  message: string
+  at: number
 }
