@@ -78,7 +78,9 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 async def recording_public_key(request: web.Request) -> web.Response:
     """The Ed25519 public key that seals recordings, for anyone who verifies a record."""
-    recording = request.app[STATE_KEY].extras["recording"]
+    from server.live_recording import RECORDING
+
+    recording = request.app[STATE_KEY].part(RECORDING)
     return web.Response(
         body=recording.key.public_pem(),
         content_type="application/x-pem-file",
@@ -169,23 +171,25 @@ def create_app(settings: Settings) -> web.Application:
     app.on_cleanup.append(on_cleanup)
     from signaling.service import attach
 
-    app[SIGNALING_KEY] = attach(app, app[STATE_KEY])
-    from server.live_recording import LiveRecording, recover_at_startup
+    state = app[STATE_KEY]
+    service = app[SIGNALING_KEY] = attach(app, state)
+    from server.live_recording import RECORDING, LiveRecording, recover_at_startup
+    from server.live_transcript import TRANSCRIPT, LiveTranscript
+    from signaling.agreement import AGREEMENTS, AgreementFeature
+    from signaling.identity_check import IDENTITY_CHECK, IdentityCheck
 
-    recording = LiveRecording(app[STATE_KEY], app[SIGNALING_KEY])
-    app[STATE_KEY].extras["recording"] = recording
-    from signaling.agreement import AgreementFeature
-    from signaling.identity_check import IdentityCheck
-
-    required = settings.identity_check_required
-    app[STATE_KEY].extras["identity_check"] = IdentityCheck(
-        app[STATE_KEY], app[SIGNALING_KEY], required=required
+    # The room's features, in the order they run at every moment of a room: the identity rule
+    # is set before anything records a join; recording seals a session before the agreement
+    # adds its documents to the sealed folder; the court network moves the intake last.
+    identity_check = state.attach(
+        IDENTITY_CHECK,
+        IdentityCheck(state, service, required=settings.identity_check_required),
     )
-    app[STATE_KEY].extras["agreements"] = AgreementFeature(app[STATE_KEY], app[SIGNALING_KEY])
-    from server.live_transcript import LiveTranscript
-
-    live_transcript = LiveTranscript(app[STATE_KEY], app[SIGNALING_KEY])
-    app[STATE_KEY].extras["transcript"] = live_transcript
+    recording = state.attach(RECORDING, LiveRecording(state, service))
+    agreements = state.attach(AGREEMENTS, AgreementFeature(state, service))
+    live_transcript = state.attach(TRANSCRIPT, LiveTranscript(state, service))
+    for feature in (identity_check, recording, agreements, live_transcript):
+        service.add_feature(feature)
     app.on_shutdown.append(lambda _app: live_transcript.aclose())
     from server.retrieval.service import attach as attach_retrieval
 

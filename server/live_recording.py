@@ -1,4 +1,4 @@
-"""Recording of live rooms: connects the signaling service's hooks to recording/.
+"""Recording of live rooms: the room feature that connects the live room to recording/.
 
 The recorder taps published tracks like any subscriber (it is a FrameSink on the track); the
 forwarder does not know it exists. Which tracks are recorded follows the room: the main room
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,28 @@ from recording import recover_interrupted as _recover
 from server import audit
 from server.models import Case, MediationSession, Recording, RecordingStatus
 from server.rtc.publication import PublishedTrack
-from server.state import AppState
+from server.state import AppState, StateKey
+from signaling.feature import RoomFeature
 from signaling.room import MAIN, Presence
 from signaling.service import LiveRoom, SignalingService
 
 log = logging.getLogger(__name__)
 
-REC = "recorder"
-SINKS = "recorder_sinks"
-PENDING = "recorder_pending_events"
-ROW = "recording_row"
+RECORDING: StateKey[LiveRecording] = StateKey("recording")
+
+
+
+@dataclass
+class RecordingRoomState:
+    # The open segment's recorder (None: not recording, or between segments).
+    recorder: SessionRecorder | None = None
+    # Published track id -> (group it is recorded for, its recorder, the track).
+    sinks: dict[str, tuple[str | None, TrackRecorder | None, PublishedTrack]] = field(
+        default_factory=dict
+    )
+    # Events logged before the session started (consents, admissions): written at its start.
+    pending: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    row_id: str | None = None
 
 
 def folder_facts(folder: Path) -> tuple[str, int]:
@@ -44,20 +57,20 @@ def keys_dir(state: AppState) -> Path:
     return state.settings.data_dir / "keys"
 
 
-class LiveRecording:
+class LiveRecording(RoomFeature):
+    """The recording feature; also holds the server's sealing key (``state.part(RECORDING)``)."""
+
+    name = "recording"
+
     def __init__(self, state: AppState, service: SignalingService) -> None:
         self.state = state
         self.service = service
         self.key = ServerKey.load_or_create(keys_dir(state))
-        service.start_hooks.append(self.on_start)
-        service.end_hooks.append(self.on_end)
-        service.stop_hooks.append(self.on_server_stop)
-        service.track_hooks.append(self.on_track)
-        service.event_hooks.append(self.on_event)
 
     # --- hooks ------------------------------------------------------------------------------
     async def on_start(self, live: LiveRoom) -> None:
-        if REC in live.extras:
+        st = live.state_of(RecordingRoomState)
+        if st.recorder is not None:
             return
         async with self.state.db.session() as db:
             session = await db.get(MediationSession, live.session_id)
@@ -67,7 +80,7 @@ class LiveRecording:
             case_label = f"{case.case_number}" if case else session.case_id
 
         def alert(failure: RecordingFailure) -> None:
-            self.service._spawn(self._alert(live, failure))
+            self.service.spawn(self._alert(live, failure))
 
         gap = live.resumed_gap
         details: dict[str, Any] = {"court_id": live.room.court_id}
@@ -84,8 +97,8 @@ class LiveRecording:
             on_failure=alert,
             details=details,
         )
-        live.extras[REC] = rec
-        live.extras[SINKS] = {}
+        st.recorder = rec
+        st.sinks = {}
         async with self.state.db.session() as db:
             row = Recording(
                 session_id=live.session_id,
@@ -97,9 +110,10 @@ class LiveRecording:
             )
             db.add(row)
             await db.flush()
-            live.extras[ROW] = row.id
+            st.row_id = row.id
         # Everything that happened before the start (consents, admissions) goes in first.
-        for action, actor, details in live.extras.pop(PENDING, []):
+        pending, st.pending = st.pending, []
+        for action, actor, details in pending:
             await self._write(rec, action, actor, details)
         for m in live.room.members.values():
             if m.presence in (Presence.admitted, Presence.reconnecting):
@@ -108,16 +122,17 @@ class LiveRecording:
         self.reconcile(live)
 
     def on_track(self, live: LiveRoom, track: PublishedTrack) -> None:
-        if REC in live.extras:
+        if live.state_of(RecordingRoomState).recorder is not None:
             self.reconcile(live)
 
     async def on_event(
         self, live: LiveRoom, action: str, actor: str, details: dict[str, Any]
     ) -> None:
-        rec: SessionRecorder | None = live.extras.get(REC)
+        st = live.state_of(RecordingRoomState)
+        rec = st.recorder
         if rec is None:
             if not live.room.started:
-                live.extras.setdefault(PENDING, []).append((action, actor, details))
+                st.pending.append((action, actor, details))
             return
         if action in ("participant.join", "lobby.admit") and "participant_id" in details:
             m = live.room.members.get(details["participant_id"])
@@ -165,7 +180,8 @@ class LiveRecording:
     async def _seal_open_segment(
         self, live: LiveRoom, last_event: str, details: dict[str, Any]
     ) -> None:
-        rec: SessionRecorder | None = live.extras.pop(REC, None)
+        st = live.state_of(RecordingRoomState)
+        rec, st.recorder = st.recorder, None
         if rec is None:
             return
         await rec.log_event(last_event, None, details)
@@ -197,18 +213,17 @@ class LiveRecording:
             file=failure.file or "",
         )
         async with live.lock:
-            await self.service._broadcast_state(live)
+            await self.service.broadcast_state(live)
 
     # --- which tracks are recorded ----------------------------------------------------------
     def reconcile(self, live: LiveRoom) -> None:
         """Attach/detach track recorders so they follow the room: a participant's move between
         the main room and a caucus group, or a reconnect, starts the next segment."""
-        rec: SessionRecorder | None = live.extras.get(REC)
+        st = live.state_of(RecordingRoomState)
+        rec = st.recorder
         if rec is None:
             return
-        sinks: dict[str, tuple[str | None, TrackRecorder | None, PublishedTrack]] = live.extras[
-            SINKS
-        ]
+        sinks = st.sinks
         current = {t.id: t for t in live.media.published_tracks()}
         for track_id in list(sinks):
             if track_id not in current:

@@ -1,4 +1,4 @@
-"""Live transcription of rooms: connects the signaling service's hooks to transcript/.
+"""Live transcription of rooms: the room feature that connects the live room to transcript/.
 
 Each participant's published audio track gets its own `SpeakerTranscriber` (a FrameSink on the
 track, like the recorder), labelled with the room member's name and role, but only while the
@@ -34,9 +34,10 @@ from server.models import (
     new_id,
 )
 from server.rtc.publication import PublishedTrack
-from server.state import AppState
+from server.state import AppState, StateKey
+from signaling.feature import RoomFeature
 from signaling.room import MAIN, Presence
-from signaling.service import CAPTIONS_OFF, LiveRoom, SignalingService
+from signaling.service import LiveRoom, SignalingService
 from transcript import (
     FasterWhisperRecognizer,
     ModelError,
@@ -51,9 +52,8 @@ from transcript import (
 
 log = logging.getLogger(__name__)
 
-KEY = "transcript"
-OPENING = "transcript_opening"
-GROUPS = "transcript_member_groups"
+TRANSCRIPT: StateKey[LiveTranscript] = StateKey("transcript")
+
 # How long the end of a session waits for the last utterances to be recognised and stored.
 END_DRAIN_TIMEOUT_S = 60.0
 # Staff kinds that receive `transcript_update` pushes when a segment is corrected.
@@ -125,29 +125,38 @@ class RoomTranscript:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
-class LiveTranscript:
+@dataclass
+class TranscriptRoomState:
+    transcript: RoomTranscript | None = None
+    # Set up once per room (loading the model may take a while): later events wait for it.
+    opening: asyncio.Task[RoomTranscript | None] | None = None
+    # Since when each member is in its group (a caption goes to those who heard the words).
+    groups: dict[str, tuple[str | None, float]] = field(default_factory=dict)
+
+
+class LiveTranscript(RoomFeature):
+    name = "transcript"
+
     def __init__(self, state: AppState, service: SignalingService) -> None:
         self.state = state
         self.service = service
-        service.track_hooks.append(self.on_track)
-        service.event_hooks.append(self.on_event)
-        service.end_hooks.append(self.on_end)
 
     # --- hooks ------------------------------------------------------------------------------
     def on_track(self, live: LiveRoom, track: PublishedTrack) -> None:
-        if KEY in live.extras:
+        if live.state_of(TranscriptRoomState).transcript is not None:
             self.reconcile(live)
 
     async def on_event(
         self, live: LiveRoom, action: str, actor: str, details: dict[str, Any]
     ) -> None:
         self._note_groups(live)
-        if live.room.transcription and not live.room.ended and KEY not in live.extras:
+        opened = live.state_of(TranscriptRoomState).transcript is not None
+        if live.room.transcription and not live.room.ended and not opened:
             await self._open(live)
         self.reconcile(live)
 
     async def on_end(self, live: LiveRoom, outcome: str, note: str) -> None:
-        rt: RoomTranscript | None = live.extras.get(KEY)
+        rt = live.state_of(TranscriptRoomState).transcript
         if rt is None:
             return
         for attached in rt.attached.values():
@@ -165,7 +174,8 @@ class LiveTranscript:
     async def aclose(self) -> None:
         """Application shutdown: stop every room's transcription, then the queue."""
         for live in list(self.service.rooms.values()):
-            rt: RoomTranscript | None = live.extras.pop(KEY, None)
+            st = live.state_of(TranscriptRoomState)
+            rt, st.transcript = st.transcript, None
             if rt is not None:
                 for task in rt.tasks:
                     task.cancel()
@@ -174,17 +184,17 @@ class LiveTranscript:
     # --- switching on ---------------------------------------------------------------------
     async def _open(self, live: LiveRoom) -> None:
         """First switch-on in this room: load the model (once per process) and set up."""
-        opening: asyncio.Task[RoomTranscript | None] | None = live.extras.get(OPENING)
+        st = live.state_of(TranscriptRoomState)
+        opening = st.opening
         if opening is None:
-            opening = asyncio.ensure_future(self._create(live))
-            live.extras[OPENING] = opening
+            opening = st.opening = asyncio.ensure_future(self._create(live))
         try:
             rt = await asyncio.shield(opening)
         finally:
             if opening.done():
-                live.extras.pop(OPENING, None)
-        if rt is not None and KEY not in live.extras:
-            live.extras[KEY] = rt
+                st.opening = None
+        if rt is not None and st.transcript is None:
+            st.transcript = rt
 
     async def _create(self, live: LiveRoom) -> RoomTranscript | None:
         try:
@@ -211,13 +221,13 @@ class LiveTranscript:
             live, "transcription.unavailable", "system", message=message[:500]
         )
         async with live.lock:
-            await self.service._broadcast_state(live)
+            await self.service.broadcast_state(live)
 
     # --- which tracks are transcribed -----------------------------------------------------
     def _note_groups(self, live: LiveRoom) -> None:
         """Remember since when each member is in its group: a caption goes only to those who
         were in the group when the words were said."""
-        groups: dict[str, tuple[str | None, float]] = live.extras.setdefault(GROUPS, {})
+        groups = live.state_of(TranscriptRoomState).groups
         now = time.time()
         for m in live.room.members.values():
             group = m.group if m.connected else None
@@ -227,7 +237,7 @@ class LiveTranscript:
     def reconcile(self, live: LiveRoom) -> None:
         """Attach/detach speaker sinks so they follow the room: transcription on/off, a move
         between the main room and a caucus group, a reconnect (new track)."""
-        rt: RoomTranscript | None = live.extras.get(KEY)
+        rt = live.state_of(TranscriptRoomState).transcript
         if rt is None:
             return
         room = live.room
@@ -314,8 +324,8 @@ class LiveTranscript:
             "end": round(segment.end, 3),
             "final": True,
         }
-        off: set[str] = live.extras.get(CAPTIONS_OFF, set())
-        since: dict[str, tuple[str | None, float]] = live.extras.get(GROUPS, {})
+        off = live.captions_off
+        since = live.state_of(TranscriptRoomState).groups
         for m in live.room.group_members(group):
             if m.pid in off or m.sid is None:
                 continue

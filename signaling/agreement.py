@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
@@ -30,8 +31,9 @@ from server.agreements import identity as idstore
 from server.agreements import output
 from server.agreements.models import AgreementDocument, DocStatus
 from server.models import Court, SessionParticipant
-from server.state import AppState
+from server.state import AppState, StateKey
 from signaling import protocol as p
+from signaling.feature import EventHandler, RoomFeature
 from signaling.identity import Identity
 from signaling.protocol import SignalingError
 from signaling.room import MAIN, STAFF_KINDS, Member, Presence
@@ -39,7 +41,15 @@ from signaling.service import LiveRoom, SignalingService
 
 log = logging.getLogger(__name__)
 
-LOCK = "agreement_lock"
+AGREEMENTS: StateKey[AgreementFeature] = StateKey("agreements")
+
+
+
+@dataclass
+class AgreementRoomState:
+    # One change to the room's documents at a time (edits, shares, signatures).
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
 Kind = Literal["agreement", "failure_record"]
 
 
@@ -79,11 +89,15 @@ def _error(exc: docs.AgreementError) -> SignalingError:
     return SignalingError(exc.code, exc.message)
 
 
-class AgreementFeature:
+class AgreementFeature(RoomFeature):
+    name = "agreement"
+
     def __init__(self, state: AppState, service: SignalingService) -> None:
         self.state = state
         self.service = service
-        events: dict[str, tuple[type[p.Event], Callable[..., Awaitable[Any]]]] = {
+
+    def events(self) -> Mapping[str, EventHandler]:
+        return {
             "agreement_get": (KindEvent, self.on_get),
             "agreement_open": (AgreementOpen, self.on_open),
             "agreement_edit": (AgreementEdit, self.on_edit),
@@ -92,13 +106,9 @@ class AgreementFeature:
             "agreement_withdraw": (KindEvent, self.on_withdraw),
             "agreement_sign": (AgreementSign, self.on_sign),
         }
-        for name, (model, fn) in events.items():
-            service.events[name] = (model, fn)
-            service.sio.on(name, service._wrap(name, model, fn))
-        service.event_hooks.append(self.on_event)
-        # Runs after LiveRecording's end hook (registered earlier), i.e. after sealing.
-        service.end_hooks.append(self.on_end)
-        service.end_checks.append(self.check_outcome)
+
+    async def check_end(self, live: LiveRoom, ev: p.EndSession) -> None:
+        await self.check_outcome(live, ev)
 
     async def check_outcome(self, live: LiveRoom, ev: p.EndSession) -> None:
         """调解成功 / 部分达成 with an agreement drafted in the session: only once every party has
@@ -160,12 +170,9 @@ class AgreementFeature:
             return list(doc.audience)
         return [m.group] if m.group in doc.audience else []
 
-    def _lock(self, live: LiveRoom) -> asyncio.Lock:
-        lock = live.extras.get(LOCK)
-        if lock is None:
-            lock = live.extras[LOCK] = asyncio.Lock()
-        assert isinstance(lock, asyncio.Lock)
-        return lock
+    @staticmethod
+    def _lock(live: LiveRoom) -> asyncio.Lock:
+        return live.state_of(AgreementRoomState).lock
 
     async def _payload(
         self,
@@ -212,7 +219,7 @@ class AgreementFeature:
                     continue
                 payloads.append((m.sid, await self._payload(db, doc, base, m, texts)))
         for sid, payload in payloads:
-            await self.service._emit("agreement_state", {"agreement": payload}, sid)
+            await self.service.emit("agreement_state", {"agreement": payload}, sid)
 
     # --- hooks ----------------------------------------------------------------------------
     async def on_event(
@@ -250,6 +257,7 @@ class AgreementFeature:
             )
 
     async def on_end(self, live: LiveRoom, outcome: str, note: str) -> None:
+        # Runs after the recording feature's on_end (added before it), i.e. after sealing.
         try:
             await output.seal_documents(self.state, live.session_id)
         except Exception:

@@ -13,7 +13,8 @@ Every step is logged (audit + sealed event log) with the masked number only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -23,8 +24,9 @@ from server.agreements import identity as idstore
 from server.agreements.idnumber import InvalidIdNumber
 from server.agreements.models import IdentityVerification, VerifyMethod
 from server.models import SessionParticipant, Terminal
-from server.state import AppState
+from server.state import AppState, StateKey
 from signaling import protocol as p
+from signaling.feature import EventHandler, RoomFeature
 from signaling.identity import Identity
 from signaling.protocol import SignalingError
 from signaling.room import STAFF_KINDS, Member, Presence
@@ -32,8 +34,14 @@ from signaling.service import LiveRoom, SignalingService
 
 log = logging.getLogger(__name__)
 
-CHECKED = "identity_checked"  # live.extras: pids whose camera a staff member has checked
-INITIALISED = "identity_init"
+IDENTITY_CHECK: StateKey[IdentityCheck] = StateKey("identity_check")
+
+@dataclass
+class IdentityRoomState:
+    # Participants whose camera a staff member has looked at in the check view.
+    checked: set[str] = field(default_factory=set)
+    # The room took the court's identity rule (set once, when the first participant joins).
+    initialised: bool = False
 
 
 class IdentitySubmit(p.Event):
@@ -60,12 +68,16 @@ def room_view(row: IdentityVerification) -> dict[str, Any]:
     return view
 
 
-class IdentityCheck:
+class IdentityCheck(RoomFeature):
+    name = "identity_check"
+
     def __init__(self, state: AppState, service: SignalingService, required: bool) -> None:
         self.state = state
         self.service = service
         self.required = required
-        events: dict[str, tuple[type[p.Event], Callable[..., Awaitable[Any]]]] = {
+
+    def events(self) -> Mapping[str, EventHandler]:
+        return {
             "identity_submit": (IdentitySubmit, self.on_submit),
             "identity_status": (p.Empty, self.on_status),
             "identity_check_open": (p.TargetEvent, self.on_check_open),
@@ -73,10 +85,6 @@ class IdentityCheck:
             "identity_still": (p.TargetEvent, self.on_still),
             "identity_verify": (IdentityVerify, self.on_verify),
         }
-        for name, (model, fn) in events.items():
-            service.events[name] = (model, fn)
-            service.sio.on(name, service._wrap(name, model, fn))
-        service.event_hooks.append(self.on_event)
 
     # --- hooks ----------------------------------------------------------------------------
     async def on_event(
@@ -84,8 +92,9 @@ class IdentityCheck:
     ) -> None:
         if action != "participant.join":
             return
-        if INITIALISED not in live.extras:
-            live.extras[INITIALISED] = True
+        checks = live.state_of(IdentityRoomState)
+        if not checks.initialised:
+            checks.initialised = True
             live.room.identity_required = self.required
         pid = details.get("participant_id")
         m = live.room.members.get(str(pid))
@@ -96,7 +105,7 @@ class IdentityCheck:
         if row is not None and row.submitted_at is not None:
             m.identity = room_view(row)
             async with live.lock:
-                await self.service._broadcast_state(live)
+                await self.service.broadcast_state(live)
 
     # --- helpers --------------------------------------------------------------------------
     @staticmethod
@@ -121,7 +130,7 @@ class IdentityCheck:
         if m is not None:
             m.identity = room_view(row)
         async with live.lock:
-            await self.service._broadcast_state(live)
+            await self.service.broadcast_state(live)
 
     # --- events ---------------------------------------------------------------------------
     async def on_submit(self, sid: str, ident: Identity, ev: IdentitySubmit) -> dict[str, Any]:
@@ -189,10 +198,10 @@ class IdentityCheck:
         live = self._live(ident)
         async with live.lock:
             m = live.room.open_check(ident.participant_id, ev.participant_id)
-            live.extras.setdefault(CHECKED, set()).add(m.pid)
-            await self.service._sync_media(live)
+            live.state_of(IdentityRoomState).checked.add(m.pid)
+            await self.service.sync_media(live)
         checker = live.room.member(ident.participant_id)
-        await self.service._emit(
+        await self.service.emit(
             "identity_check",
             {"open": True, "by": checker.display_name, "role_label": checker.role_label},
             m.sid,
@@ -203,10 +212,10 @@ class IdentityCheck:
         live = self._live(ident)
         async with live.lock:
             was = live.room.close_check(ident.participant_id, ev.participant_id)
-            await self.service._sync_media(live)
+            await self.service.sync_media(live)
         m = live.room.members.get(ev.participant_id)
         if was is not None and m is not None and m.presence == Presence.lobby:
-            await self.service._emit("identity_check", {"open": False}, m.sid)
+            await self.service.emit("identity_check", {"open": False}, m.sid)
             await self.service.log_event(
                 live, "identity.check_close", ident.actor, participant_id=m.pid
             )
@@ -252,7 +261,7 @@ class IdentityCheck:
             self._require_terminal_admitted(me)
         else:
             self._require_staff(live, ident)
-            seen = target.pid in live.extras.get(CHECKED, set()) or target.connected
+            seen = target.pid in live.state_of(IdentityRoomState).checked or target.connected
             if not seen:
                 raise SignalingError(
                     "no_check", "请先打开身份核验视图 / open the identity check view first"

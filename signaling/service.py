@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import socketio
 from aiortc import RTCIceServer
@@ -30,6 +30,7 @@ from server.state import AppState
 from signaling import protocol as p
 from signaling.audit_batch import AuditBatch
 from signaling.connections import ConnectionGuard
+from signaling.feature import RoomFeature
 from signaling.identity import Identity, authenticate
 from signaling.protocol import SignalingError
 from signaling.room import STAFF_KINDS, Member, Presence, Room
@@ -39,10 +40,8 @@ from signaling.throttle import EventThrottle
 
 log = logging.getLogger(__name__)
 
-# live.extras key: participant ids who switched their live captions off (`captions` event).
-CAPTIONS_OFF = "captions_off"
 
-RoomHook = Callable[["LiveRoom", str, str, dict[str, Any]], Awaitable[None] | None]
+FeatureState = TypeVar("FeatureState")
 
 
 @dataclass(frozen=True)
@@ -74,12 +73,21 @@ class LiveRoom:
     gap_told: set[str] = field(default_factory=set)
     # A save of the durable state is scheduled (coalesces the saves of one burst of changes).
     save_pending: bool = False
-    # Extension point for recording/transcript: anything keyed by the room.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Each feature's own typed state for this room (`state_of`), keyed by its class.
+    feature_state: dict[type[Any], Any] = field(default_factory=dict)
+    # Participant ids who switched their live captions off (`captions` event).
+    captions_off: set[str] = field(default_factory=set)
 
     @property
     def session_id(self) -> str:
         return self.room.session_id
+
+    def state_of(self, cls: type[FeatureState]) -> FeatureState:
+        """This room's instance of a feature's state class (created empty on first use)."""
+        found = self.feature_state.get(cls)
+        if found is None:
+            found = self.feature_state[cls] = cls()
+        return cast(FeatureState, found)
 
 
 class _MediaObserver(MediaRoomObserver):
@@ -88,18 +96,18 @@ class _MediaObserver(MediaRoomObserver):
         self.live = live
 
     def negotiation_needed(self, room: MediaRoom, participant_id: str) -> None:
-        self.service._spawn(self.service._send_offer(self.live, participant_id))
+        self.service.spawn(self.service._send_offer(self.live, participant_id))
 
     def connection_state_changed(self, room: MediaRoom, participant_id: str, state: str) -> None:
         if state == "failed":
-            self.service._spawn(self.service._media_failed(self.live, participant_id))
+            self.service.spawn(self.service._media_failed(self.live, participant_id))
 
     def active_speaker_changed(self, room: MediaRoom, participant_id: str | None) -> None:
-        self.service._spawn(self.service._active_speaker(self.live, participant_id))
+        self.service.spawn(self.service._active_speaker(self.live, participant_id))
 
     def track_published(self, room: MediaRoom, track: PublishedTrack) -> None:
-        for hook in self.service.track_hooks:
-            hook(self.live, track)
+        for feature in self.service.features:
+            feature.on_track(self.live, track)
 
 
 class SignalingService:
@@ -117,17 +125,8 @@ class SignalingService:
         self._creating = asyncio.Lock()
         self._sids: dict[str, Identity] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Called for every logged room event (recording's hash-chained event log plugs in here).
-        self.event_hooks: list[RoomHook] = []
-        # Called when a participant's track is published (recorder/transcriber attach here).
-        self.track_hooks: list[Callable[[LiveRoom, PublishedTrack], None]] = []
-        self.start_hooks: list[Callable[[LiveRoom], Awaitable[None]]] = []
-        self.end_hooks: list[Callable[[LiveRoom, str, str], Awaitable[None]]] = []
-        # Run for every live room on a clean server stop (SIGTERM), after its media closed; the
-        # room itself stays live in the database and resumes after the restart.
-        self.stop_hooks: list[Callable[[LiveRoom], Awaitable[None]]] = []
-        # Run before a session may end with an outcome; raise SignalingError to refuse.
-        self.end_checks: list[Callable[[LiveRoom, p.EndSession], Awaitable[None]]] = []
+        # The room's features, in the order they run at every moment (see signaling/feature.py).
+        self.features: list[RoomFeature] = []
         settings = state.settings
         self.guard = ConnectionGuard(
             sio,
@@ -139,7 +138,7 @@ class SignalingService:
         self._register()
 
     # --- plumbing ---------------------------------------------------------------------------
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -233,11 +232,11 @@ class SignalingService:
         gap goes into its event log (and so its sealed manifest) and the records list."""
         gap = live.resumed_gap
         details = gap.details() if gap else {}
-        for hook in self.start_hooks:
+        for feature in self.features:
             try:
-                await hook(live)
+                await feature.on_start(live)
             except Exception:
-                log.exception("room %s: resuming a start hook failed", live.session_id)
+                log.exception("room %s: resuming %s failed", live.session_id, feature.name)
         await self.log_event(live, "session.resumed", "system", **details)
         self._save_soon(live)
 
@@ -245,7 +244,7 @@ class SignalingService:
         if live.save_pending or live.room.ended or self._stopping:
             return
         live.save_pending = True
-        self._spawn(self._save(live))
+        self.spawn(self._save(live))
 
     async def _save(self, live: LiveRoom) -> None:
         await asyncio.sleep(0)  # let the rest of this burst of changes land first
@@ -307,7 +306,7 @@ class SignalingService:
         local = timezone(timedelta(hours=8))  # the courts' time (China Standard Time)
         span = f"{gap.start.astimezone(local):%H:%M:%S}–{gap.end.astimezone(local):%H:%M:%S}"
         recording = "，录制已自动恢复为新的片段" if live.room.recording_active else ""
-        await self._emit(
+        await self.emit(
             "room_notice",
             {
                 "reason": "server_restarted",
@@ -320,16 +319,16 @@ class SignalingService:
             m.sid,
         )
 
-    async def _emit(self, event: str, data: Any, sid: str | None) -> None:
+    async def emit(self, event: str, data: Any, sid: str | None) -> None:
         if sid is not None:
             await self.sio.emit(event, data, to=sid)
 
-    async def _broadcast_state(self, live: LiveRoom) -> None:
+    async def broadcast_state(self, live: LiveRoom) -> None:
         # Every change that matters is broadcast, so this is where it is also saved.
         self._save_soon(live)
         for m in list(live.room.members.values()):
             if m.sid is not None:
-                await self._emit("room_state", live.room.snapshot(m.pid), m.sid)
+                await self.emit("room_state", live.room.snapshot(m.pid), m.sid)
         connected = sum(
             1 for lr in self.rooms.values() for m in lr.room.members.values() if m.sid is not None
         )
@@ -345,12 +344,10 @@ class SignalingService:
             target=str(details.get("participant_id", "")),
             **details,
         )
-        for hook in self.event_hooks:
-            result = hook(live, action, actor, details)
-            if result is not None:
-                await result
+        for feature in self.features:
+            await feature.on_event(live, action, actor, details)
 
-    async def _sync_media(self, live: LiveRoom) -> None:
+    async def sync_media(self, live: LiveRoom) -> None:
         """Make the forwarder match the room: peers only for admitted, connected members;
         each receives only its own group."""
         subs = live.room.subscriptions()
@@ -394,6 +391,15 @@ class SignalingService:
         for name, (model, fn) in handlers.items():
             self.sio.on(name, self._wrap(name, model, fn))
         self.sio.on("*", self._on_unknown)
+
+    def add_feature(self, feature: RoomFeature) -> None:
+        """Plug a feature into every room; features run in the order they are added."""
+        for name, (model, fn) in feature.events().items():
+            if name in self.events:
+                raise ValueError(f"event {name!r} is already handled")
+            self.events[name] = (model, fn)
+            self.sio.on(name, self._wrap(name, model, fn))
+        self.features.append(feature)
 
     def _wrap(
         self, name: str, model: type[p.Event], fn: Callable[..., Awaitable[Any]]
@@ -463,10 +469,10 @@ class SignalingService:
                 return  # an older socket of someone who already reconnected
             before = m.presence
             live.room.disconnect(ident.participant_id)
-            await self._sync_media(live)
+            await self.sync_media(live)
             if before == Presence.admitted:
                 self._start_grace(live, m.pid)
-            await self._broadcast_state(live)
+            await self.broadcast_state(live)
         await self.log_event(
             live,
             "participant.disconnect",
@@ -488,20 +494,20 @@ class SignalingService:
         }
         for m in list(live.room.members.values()):
             if m.kind in STAFF_KINDS and m.sid is not None and m.pid != about.pid:
-                await self._emit("room_notice", payload, m.sid)
+                await self.emit("room_notice", payload, m.sid)
 
     def _start_grace(self, live: LiveRoom, pid: str) -> None:
         """Keep `pid`'s seat for the reconnect grace period, then let it go."""
         live.grace_tasks[pid] = asyncio.get_running_loop().call_later(
             self.state.settings.reconnect_grace_seconds + 0.05,
-            lambda: self._spawn(self._expire(live)),
+            lambda: self.spawn(self._expire(live)),
         )
 
     async def _expire(self, live: LiveRoom) -> None:
         async with live.lock:
             gone = live.room.expire_reconnecting(self.state.settings.reconnect_grace_seconds)
             if gone:
-                await self._broadcast_state(live)
+                await self.broadcast_state(live)
         for m in gone:
             await self.log_event(
                 live, "participant.reconnect_timeout", "system", participant_id=m.pid
@@ -552,8 +558,8 @@ class SignalingService:
                 timer = live.grace_tasks.pop(m.pid, None)
                 if timer:
                     timer.cancel()
-                await self._sync_media(live)
-                await self._broadcast_state(live)
+                await self.sync_media(live)
+                await self.broadcast_state(live)
             await self.log_event(
                 live, "participant.link_revoked", "system", participant_id=m.pid,
                 invite_id=ident.invite_id,
@@ -587,10 +593,10 @@ class SignalingService:
                 # Same identity from a new tab/device: the newest connection wins, and the
                 # mediator is told (a party's link opened on a second device).
                 self._sids.pop(old_sid, None)
-                await self._emit(
+                await self.emit(
                     "replaced", {"message": "您已在其他窗口加入 / joined elsewhere"}, old_sid
                 )
-                self._spawn(self.sio.disconnect(old_sid))
+                self.spawn(self.sio.disconnect(old_sid))
                 await self._notify_staff(
                     live,
                     "participant_replaced",
@@ -598,8 +604,8 @@ class SignalingService:
                     f"{m.display_name} 已从另一设备加入 / {m.display_name} joined from another "
                     "device",
                 )
-            await self._sync_media(live)
-            await self._broadcast_state(live)
+            await self.sync_media(live)
+            await self.broadcast_state(live)
         details: dict[str, Any] = {"participant_id": m.pid, "presence": m.presence.value}
         if reconnecting_since is not None and m.presence == Presence.admitted:
             details["reconnected_after_s"] = round(time.time() - reconnecting_since, 3)
@@ -628,8 +634,8 @@ class SignalingService:
         self.guard.left(sid)
         async with live.lock:
             live.room.leave(ident.participant_id)
-            await self._sync_media(live)
-            await self._broadcast_state(live)
+            await self.sync_media(live)
+            await self.broadcast_state(live)
         await self.log_event(
             live, "participant.leave", ident.actor, participant_id=ident.participant_id
         )
@@ -647,7 +653,7 @@ class SignalingService:
         async with live.lock:
             first = live.room.member(ident.participant_id).consented_at is None
             m = live.room.consent(ident.participant_id)
-            await self._broadcast_state(live)
+            await self.broadcast_state(live)
         if first:
             await self.log_event(
                 live,
@@ -663,8 +669,8 @@ class SignalingService:
         live = self.rooms[ident.session_id]
         async with live.lock:
             result = change(live.room)
-            await self._sync_media(live)
-            await self._broadcast_state(live)
+            await self.sync_media(live)
+            await self.broadcast_state(live)
         await self.log_event(live, action, ident.actor, **details)
         return result
 
@@ -698,7 +704,7 @@ class SignalingService:
                 participant_id=m.pid,
                 reason=ev.override_reason,
             )
-        await self._emit("admitted", {"participant_id": m.pid}, m.sid)
+        await self.emit("admitted", {"participant_id": m.pid}, m.sid)
 
     async def on_deny(self, sid: str, ident: Identity, ev: p.DenyEvent) -> None:
         m = await self._mediator_change(
@@ -717,7 +723,7 @@ class SignalingService:
             lambda r: r.return_to_lobby(ident.participant_id, ev.participant_id),
             participant_id=ev.participant_id,
         )
-        await self._emit("returned_to_lobby", {"participant_id": m.pid}, m.sid)
+        await self.emit("returned_to_lobby", {"participant_id": m.pid}, m.sid)
 
     async def on_remove(self, sid: str, ident: Identity, ev: p.RemoveEvent) -> None:
         m = await self._mediator_change(
@@ -734,9 +740,9 @@ class SignalingService:
     async def _dismiss(self, sid: str | None, event: str, message: str) -> None:
         if sid is None:
             return
-        await self._emit(event, {"message": message}, sid)
+        await self.emit(event, {"message": message}, sid)
         self._sids.pop(sid, None)
-        self._spawn(self.sio.disconnect(sid))
+        self.spawn(self.sio.disconnect(sid))
 
     async def on_offer(self, sid: str, ident: Identity, ev: p.SdpEvent) -> dict[str, Any]:
         live = self.rooms[ident.session_id]
@@ -756,7 +762,7 @@ class SignalingService:
             live.media.set_muted(m.pid, "audio", m.audio_muted)
             live.media.set_muted(m.pid, "video", m.video_muted)
             answer = await live.media.handle_offer(m.pid, ev.sdp, "offer")
-            await self._sync_media(live)
+            await self.sync_media(live)
         return {"sdp": answer, "type": "answer"}
 
     async def on_answer(self, sid: str, ident: Identity, ev: p.SdpEvent) -> None:
@@ -778,13 +784,13 @@ class SignalingService:
         except MediaError as exc:
             log.info("no offer for %s: %s", pid, exc)
             return
-        await self._emit("offer", {"sdp": sdp, "type": "offer"}, m.sid)
+        await self.emit("offer", {"sdp": sdp, "type": "offer"}, m.sid)
 
     async def _media_failed(self, live: LiveRoom, pid: str) -> None:
         m = live.room.members.get(pid)
         await self.log_event(live, "media.failed", "system", participant_id=pid)
         if m is not None and m.sid is not None:
-            await self._emit(
+            await self.emit(
                 "media_failed",
                 {"message": "媒体连接中断，正在重连 / media connection lost, reconnecting"},
                 m.sid,
@@ -799,7 +805,7 @@ class SignalingService:
                 continue
             # Across caucus groups not even "who is talking" leaks.
             visible = pid if speaker is not None and m.group == group else None
-            await self._emit("active_speaker", {"participant_id": visible}, m.sid)
+            await self.emit("active_speaker", {"participant_id": visible}, m.sid)
 
     async def on_mute(self, sid: str, ident: Identity, ev: p.MuteEvent) -> None:
         target = ev.participant_id or ident.participant_id
@@ -808,9 +814,9 @@ class SignalingService:
             m = live.room.set_mute(ident.participant_id, target, ev.kind, ev.muted)
             if target in live.media.participant_ids:
                 live.media.set_muted(target, ev.kind, ev.muted)
-            await self._broadcast_state(live)
+            await self.broadcast_state(live)
         if target != ident.participant_id:
-            await self._emit("muted", {"kind": ev.kind, "muted": ev.muted, "by": "mediator"}, m.sid)
+            await self.emit("muted", {"kind": ev.kind, "muted": ev.muted, "by": "mediator"}, m.sid)
             await self.log_event(
                 live,
                 "participant.mute",
@@ -862,13 +868,13 @@ class SignalingService:
             live, "chat.message", ident.actor, participant_id=me.pid, group=me.group, text=ev.text
         )
         for m in live.room.group_members(me.group):
-            await self._emit("chat", msg, m.sid)
+            await self.emit("chat", msg, m.sid)
 
     async def on_raise_hand(self, sid: str, ident: Identity, ev: p.HandEvent) -> None:
         live = self.rooms[ident.session_id]
         async with live.lock:
             live.room.member(ident.participant_id).hand_raised = ev.raised
-            await self._broadcast_state(live)
+            await self.broadcast_state(live)
 
     async def on_transcription(self, sid: str, ident: Identity, ev: p.TranscriptionToggle) -> None:
         def change(r: Room) -> None:
@@ -878,7 +884,7 @@ class SignalingService:
         await self._mediator_change(ident, "transcription.toggle", change, enabled=ev.enabled)
 
     async def on_captions(self, sid: str, ident: Identity, ev: p.CaptionsToggle) -> dict[str, Any]:
-        off: set[str] = self.rooms[ident.session_id].extras.setdefault(CAPTIONS_OFF, set())
+        off = self.rooms[ident.session_id].captions_off
         if ev.enabled:
             off.discard(ident.participant_id)
         else:
@@ -901,11 +907,11 @@ class SignalingService:
             if session is not None and session.status == SessionStatus.scheduled:
                 session.status = SessionStatus.live
                 session.started_at = datetime.now(UTC)
-        for hook in self.start_hooks:
-            await hook(live)
+        for feature in self.features:
+            await feature.on_start(live)
         await self.log_event(live, "session.start", ident.actor)
         async with live.lock:
-            await self._broadcast_state(live)
+            await self.broadcast_state(live)
         await self.sio.emit(
             "session_started",
             {"recording": live.room.recording_active},
@@ -916,8 +922,8 @@ class SignalingService:
     async def on_end_session(self, sid: str, ident: Identity, ev: p.EndSession) -> None:
         live = self.rooms[ident.session_id]
         live.room.require_mediator(ident.participant_id)
-        for check in self.end_checks:
-            await check(live, ev)
+        for feature in self.features:
+            await feature.check_end(live, ev)
         async with live.lock:
             if live.room.ended:
                 raise SignalingError("session_ended", "调解已结束 / this session has ended")
@@ -926,8 +932,8 @@ class SignalingService:
         if ev.no_agreement_reason.strip():
             end_details["no_agreement_reason"] = ev.no_agreement_reason.strip()
         await self.log_event(live, "session.end", ident.actor, **end_details)
-        for hook in self.end_hooks:
-            await hook(live, ev.outcome.value, ev.note)
+        for feature in self.features:
+            await feature.on_end(live, ev.outcome.value, ev.note)
         async with self.state.db.session() as db:
             session = await db.get(MediationSession, ident.session_id)
             if session is not None:
@@ -951,7 +957,7 @@ class SignalingService:
                 m.sid = None
         # Disconnect a moment later: the acks of the events being handled now (the mediator's
         # own end_session) must reach the clients first.
-        self._spawn(self._disconnect_later(sids, 1.0))
+        self.spawn(self._disconnect_later(sids, 1.0))
         self.rooms.pop(live.session_id, None)
         await self._forget(live.session_id)
         await self.router.release(live.session_id)
@@ -1005,11 +1011,11 @@ class SignalingService:
                 timer.cancel()
         for live in list(self.rooms.values()):
             await live.media.close()
-            for hook in self.stop_hooks:
+            for feature in self.features:
                 try:
-                    await hook(live)
+                    await feature.on_server_stop(live)
                 except Exception:
-                    log.exception("room %s: a stop hook failed", live.session_id)
+                    log.exception("room %s: %s at server stop failed", live.session_id, feature.name)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -1044,8 +1050,8 @@ def attach(app: Any, state: AppState) -> SignalingService:
     state.revocations.subscribe(service.on_links_revoked)
 
     async def _start(_app: Any) -> None:
-        service._spawn(service.sample_metrics())
-        service._spawn(service.heartbeat())
+        service.spawn(service.sample_metrics())
+        service.spawn(service.heartbeat())
         await state.revocations.start(state.settings.redis_url)
 
     async def _shutdown(_app: Any) -> None:

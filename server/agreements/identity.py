@@ -26,18 +26,16 @@ from server.agreements.models import IdentityVerification
 from server.models import MediationSession, SessionStatus
 from server.rtc.frame import EncodedFrame
 from server.rtc.publication import PublishedTrack
-from server.state import AppState
+from server.state import AppState, StateKey
 
-CIPHER_KEY = "identity_cipher"
+CIPHER_KEY: StateKey[idnumber.IdCipher] = StateKey("identity_cipher")
 
 
 def cipher(state: AppState) -> idnumber.IdCipher:
     """The application's ID-number cipher (derived once from the app secret)."""
-    c = state.extras.get(CIPHER_KEY)
+    c = state.find(CIPHER_KEY)
     if c is None:
-        c = idnumber.IdCipher(state.settings.ensure_secret())
-        state.extras[CIPHER_KEY] = c
-    assert isinstance(c, idnumber.IdCipher)
+        c = state.attach(CIPHER_KEY, idnumber.IdCipher(state.settings.ensure_secret()))
     return c
 
 

@@ -30,6 +30,7 @@ from server.agreements.pdf import (
     render,
     zone,
 )
+from server.live_recording import RECORDING
 from server.models import (
     Case,
     Court,
@@ -70,7 +71,7 @@ def key_url(state: AppState) -> str:
 
 def seal_key(state: AppState) -> ServerKey:
     """The server's Ed25519 key: the recorder's when recording runs, else the same key file."""
-    recording = state.extras.get("recording")
+    recording = state.find(RECORDING)
     if recording is not None:
         key: ServerKey = recording.key
         return key
@@ -222,7 +223,7 @@ async def latest_sealed_folder(state: AppState, db: AsyncSession, session_id: st
 async def seal_documents(state: AppState, session_id: str, actor: str = "system") -> str | None:
     """Add the effective documents' PDFs and the identity record to the session's sealed folder
     (a new signed manifest revision; ``shared-court verify`` then checks them)."""
-    recording = state.extras.get("recording")
+    recording = state.find(RECORDING)
     if recording is None:
         return None
     async with state.db.session() as db:

@@ -56,6 +56,7 @@ from server.agreements.models import (
     IdentityVerification,
 )
 from server.agreements.output import identity_record, pdf_file, verify_url
+from server.live_recording import RECORDING
 from server.models import (
     Case,
     Court,
@@ -910,7 +911,7 @@ async def build_package(
 ) -> tuple[Path, dict[str, Any]]:
     """Write the package zip under ``<data_dir>/packages`` (the caller removes it once sent)."""
     g = await gather(state, db, session)
-    recording = state.extras.get("recording")
+    recording = state.find(RECORDING)
     key: ServerKey | None = recording.key if recording is not None else None
     folder = packages_dir(state)
 

@@ -85,6 +85,7 @@ from server.network.schemas import (
 )
 from server.scheduling import schedule_session
 from server.security.tokens import TokenError
+from server.state import StateKey
 
 api = Api()
 TAG = "network"
@@ -681,9 +682,13 @@ async def transition_intake(ctx: Ctx, body: TransitionIn) -> IntakeDetailOut:
 _WITHDRAWN = "申请已撤回 / the intake was withdrawn"
 
 
+UPLOAD_SLOTS: StateKey[UploadSlots] = StateKey("attachment_upload_slots")
+
+
 def _upload_slots(ctx: Ctx) -> UploadSlots:
-    slots = ctx.state.extras.setdefault("attachment_upload_slots", UploadSlots())
-    assert isinstance(slots, UploadSlots)
+    slots = ctx.state.find(UPLOAD_SLOTS)
+    if slots is None:
+        slots = ctx.state.attach(UPLOAD_SLOTS, UploadSlots())
     return slots
 
 

@@ -27,10 +27,10 @@ from server.network.models import (
     SharedCourt,
 )
 from server.network.webhooks import WebhookDispatcher, enqueue
-from server.state import AppState
+from server.state import AppState, StateKey
 
 log = logging.getLogger(__name__)
-NETWORK_KEY = "network"
+NETWORK_KEY: StateKey[NetworkRuntime] = StateKey("network")
 CST = timedelta(hours=8)
 
 # Which status may follow which. Closing statuses are final.
@@ -90,8 +90,7 @@ class NetworkRuntime:
 
 
 def runtime(state: AppState) -> NetworkRuntime:
-    rt: NetworkRuntime = state.extras[NETWORK_KEY]
-    return rt
+    return state.part(NETWORK_KEY)
 
 
 # --- intake ----------------------------------------------------------------------------------

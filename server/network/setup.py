@@ -1,9 +1,9 @@
-"""Mounts the network feature on the app: runtime objects, webhook task, session hooks."""
+"""Mounts the court network on the app: runtime objects, webhook task, its room feature."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -16,8 +16,33 @@ from server.network.service import (
 )
 from server.network.webhooks import WebhookDispatcher
 from server.state import AppState
+from signaling.feature import RoomFeature
+
+if TYPE_CHECKING:
+    from signaling.service import LiveRoom
 
 log = logging.getLogger(__name__)
+
+
+class CourtNetworkFeature(RoomFeature):
+    """A session's start and outcome move its intake along (and fire the webhooks)."""
+
+    name = "court_network"
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+
+    async def on_start(self, live: LiveRoom) -> None:
+        try:
+            await on_session_started(self.state, live.session_id)
+        except Exception:
+            log.exception("network: session start hook failed")
+
+    async def on_end(self, live: LiveRoom, outcome: str, note: str) -> None:
+        try:
+            await on_session_ended(self.state, live.session_id, outcome, note)
+        except Exception:
+            log.exception("network: session end hook failed")
 
 
 def setup_network(app: web.Application, state: AppState, signaling: Any) -> NetworkRuntime:
@@ -27,7 +52,7 @@ def setup_network(app: web.Application, state: AppState, signaling: Any) -> Netw
             state.db, allow_private_targets=state.settings.webhook_allow_private_targets
         ),
     )
-    state.extras[NETWORK_KEY] = rt
+    state.attach(NETWORK_KEY, rt)
 
     async def start(app: web.Application) -> None:
         rt.dispatcher.start()  # resumes deliveries left pending by a previous run
@@ -38,19 +63,6 @@ def setup_network(app: web.Application, state: AppState, signaling: Any) -> Netw
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
 
-    async def started(live: Any) -> None:
-        try:
-            await on_session_started(state, live.session_id)
-        except Exception:
-            log.exception("network: session start hook failed")
-
-    async def ended(live: Any, outcome: str, note: str) -> None:
-        try:
-            await on_session_ended(state, live.session_id, outcome, note)
-        except Exception:
-            log.exception("network: session end hook failed")
-
     if signaling is not None:
-        signaling.start_hooks.append(started)
-        signaling.end_hooks.append(ended)
+        signaling.add_feature(CourtNetworkFeature(state))
     return rt

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from server.state import STATE_KEY, AppState
+from server.state import STATE_KEY, AppState, StateKey
 
 from .jobs import JobRunner
 from .retention import RetentionSweeper
 
-EXTRA_KEY = "retrieval"
+EXTRA_KEY: StateKey[Retrieval] = StateKey("retrieval")
 
 
 @dataclass
@@ -21,15 +21,14 @@ class Retrieval:
 
 
 def retrieval_of(state: AppState) -> Retrieval:
-    service: Retrieval = state.extras[EXTRA_KEY]
-    return service
+    return state.part(EXTRA_KEY)
 
 
 def attach(app: web.Application) -> Retrieval:
     """Start the job runner and sweeper after the schema is migrated; stop them on shutdown."""
     state = app[STATE_KEY]
     service = Retrieval(JobRunner(state), RetentionSweeper(state))
-    state.extras[EXTRA_KEY] = service
+    state.attach(EXTRA_KEY, service)
 
     async def on_startup(app: web.Application) -> None:
         await service.jobs.start()

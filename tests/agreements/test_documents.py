@@ -29,6 +29,7 @@ from server.agreements.pdf import PdfInput, SignatureBlock, render
 from server.agreements.seal import seal, short_signature, verify_seal
 from server.agreements.templates import CASE_TYPE_LABELS, default_template, fill
 from server.config import Settings
+from server.live_recording import RECORDING
 from server.models import (
     AuditEvent,
     Case,
@@ -216,7 +217,7 @@ async def fetch_pdf(live: LiveSession, kind: str = "agreement") -> tuple[bytes, 
 
 def server_key(live: LiveSession) -> ServerKey:
     state = live.harness.app[STATE_KEY]
-    recording = state.extras.get("recording")
+    recording = state.find(RECORDING)
     if recording is not None:
         key: ServerKey = recording.key
         return key

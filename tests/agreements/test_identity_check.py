@@ -10,12 +10,13 @@ from server.agreements.models import IdentityVerification
 from server.models import AuditEvent
 from server.state import STATE_KEY
 from signaling.client import SignalingFailure
+from signaling.identity_check import IDENTITY_CHECK
 from tests.agreements.helpers import APPLICANT_ID, RESPONDENT_ID, join, last
 from tests.signaling.conftest import LiveSession
 
 
 def _require_identity(live: LiveSession) -> None:
-    live.harness.app[STATE_KEY].extras["identity_check"].required = True
+    live.harness.app[STATE_KEY].part(IDENTITY_CHECK).required = True
 
 
 async def test_check_view_still_verify_and_admission(live: LiveSession) -> None:
@@ -62,7 +63,7 @@ async def test_check_view_still_verify_and_admission(live: LiveSession) -> None:
     try:
         await mediator.media.wait_for_frames(app_pid, "video", 10, timeout_s=30)
     except TimeoutError:
-        svc = live.harness.app[STATE_KEY].extras["identity_check"].service
+        svc = live.harness.app[STATE_KEY].part(IDENTITY_CHECK).service
         lv = svc.rooms[live.session_id]
         print("SUBS", lv.room.subscriptions(), lv.room.checks)
         print("PEERS", lv.media.participant_ids)
@@ -70,7 +71,7 @@ async def test_check_view_still_verify_and_admission(live: LiveSession) -> None:
         print("MSUBS", lv.media.subscriptions(live.pids["mediator"]))
         print("EVENTS", [e for e, _ in mediator.events], [e for e, _ in applicant.events])
         raise
-    service = live.harness.app[STATE_KEY].extras["identity_check"].service
+    service = live.harness.app[STATE_KEY].part(IDENTITY_CHECK).service
     subs = service.rooms[live.session_id].room.subscriptions()
     assert subs[app_pid] == set()  # the party receives nobody
     assert app_pid in subs[live.pids["mediator"]]

@@ -24,6 +24,7 @@ from recording.keys import load_public_key
 from server.agreements.models import AgreementDocument
 from server.agreements.seal import verify_seal
 from server.agreements.verification import mask_name
+from server.live_recording import RECORDING
 from server.models import (
     Party,
     Recording,
@@ -180,7 +181,7 @@ async def test_judicial_package_verifies_offline(live: LiveSession, tmp_path: Pa
     assert not list(state.settings.data_dir.joinpath("packages").glob("*.zip")), "temp removed"
 
     key = pkg / "server-public-key.pem"
-    assert key.read_bytes() == state.extras["recording"].key.public_pem()
+    assert key.read_bytes() == state.part(RECORDING).key.public_pem()
     folders = sorted(p for p in pkg.iterdir() if p.is_dir() and p.name.startswith("sealed-record"))
     assert [f.name for f in folders] == ["sealed-record"]
     for folder in (pkg, *folders):

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from recording import SessionRecorder
 from recording.synthetic import synthetic_audio, synthetic_video
+from server.live_recording import RECORDING
 from server.models import (
     Case,
     MediationSession,
@@ -46,7 +47,7 @@ async def make_recording(
 ) -> Recorded:
     state = harness.app[STATE_KEY]
     session_id, tokens, pids = await make_session(harness)
-    key = state.extras["recording"].key
+    key = state.part(RECORDING).key
     async with state.db.session() as s:
         session = await s.get(MediationSession, session_id)
         assert session is not None

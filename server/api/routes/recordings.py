@@ -23,6 +23,7 @@ from recording import verify_folder
 from server import audit
 from server.api.errors import ApiError, bad_request, conflict, forbidden, not_found
 from server.api.framework import Api, Ctx
+from server.live_recording import RECORDING
 from server.models import (
     Case,
     JobStatus,
@@ -305,7 +306,7 @@ async def recording_detail(ctx: Ctx) -> RecordingDetailOut:
 async def verify_recording(ctx: Ctx) -> VerifyOut:
     row, session = await load_visible_recording(ctx, ctx.match("recording_id"))
     _playable(row)
-    key = ctx.state.extras["recording"].key.public_key
+    key = ctx.state.part(RECORDING).key.public_key
     report = await asyncio.to_thread(verify_folder, _folder(ctx, row), key)
     _audit(ctx, "recording.verify", session.id, row.id, ok=report.ok,
            problems=[p.code for p in report.problems if p.severity == "error"][:50])
@@ -532,7 +533,7 @@ async def download(ctx: Ctx, token: str) -> web.StreamResponse:
             "Referrer-Policy": "no-referrer",
             "X-Frame-Options": "DENY",
         })
-        pem: bytes = ctx.state.extras["recording"].key.public_pem()
+        pem: bytes = ctx.state.part(RECORDING).key.public_pem()
         return await stream_zip(ctx.request, response, folder, [*members, *SEAL_NAMES], pem,
                                 omitted)
 

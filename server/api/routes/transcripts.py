@@ -26,7 +26,8 @@ from recording import add_documents
 from server import audit
 from server.api.errors import ApiError, bad_request, forbidden, not_found
 from server.api.framework import Api, Ctx, PartyPrincipal
-from server.live_recording import folder_facts
+from server.live_recording import RECORDING, folder_facts
+from server.live_transcript import TRANSCRIPT
 from server.models import (
     MediationSession,
     ParticipantKind,
@@ -209,7 +210,7 @@ def _staff_role_label(ctx: Ctx) -> str:
 
 
 async def _push(ctx: Ctx, segment: TranscriptSegment) -> None:
-    live = ctx.state.extras.get("transcript")
+    live = ctx.state.find(TRANSCRIPT)
     if live is not None:
         out = SegmentOut.model_validate(segment).model_dump(mode="json")
         await live.push_update(segment.session_id, segment.document, out)
@@ -446,7 +447,7 @@ async def export_record(ctx: Ctx, body: ExportIn) -> web.Response:
     rows = list(await ctx.db.scalars(select(Recording).where(Recording.session_id == session.id)))
     row = _latest_sealed(rows)
     manifest_sha = ""
-    recording = ctx.state.extras.get("recording")
+    recording = ctx.state.find(RECORDING)
     if row is not None and recording is not None:
         folder = settings.effective_recordings_dir / row.folder
         title = f"调解笔录（{body.format.upper()}）"
