@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.rtc.frame import EncodedFrame
+from tests.support.speech import encode_opus, interleave, silence, synthesize
 from transcript import (
     SAMPLE_RATE,
     FasterWhisperRecognizer,
@@ -36,7 +37,6 @@ from transcript import (
     Transcript,
     ensure_model,
 )
-from transcript.testing import encode_opus, interleave, silence, synthesize
 
 SENTENCES = [
     "各位当事人好，今天调解物业费纠纷。",

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from server.rtc.frame import EncodedFrame
-from transcript import RecognitionQueue, Segment, SegmentStatus, Speaker, Transcript
-from transcript.testing import (
+from tests.support.speech import (
     Turn,
     character_error_rate,
     conversation_tracks,
@@ -19,6 +18,7 @@ from transcript.testing import (
     silence,
     synthesize,
 )
+from transcript import RecognitionQueue, Segment, SegmentStatus, Speaker, Transcript
 
 MEDIATOR = Speaker("u-mediator", "王调解", "调解员")
 APPLICANT = Speaker("u-applicant", "李四", "申请人")

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.support.speech import synthesize
 from transcript import (
     SAMPLE_RATE,
     FasterWhisperRecognizer,
@@ -17,7 +18,6 @@ from transcript import (
     Speaker,
     Utterance,
 )
-from transcript.testing import synthesize
 
 SPEAKER = Speaker("u1", "李四", "申请人")
 # With the loop blocked for one recognition, the lag would be ≥ the recognition time (1-5 s for

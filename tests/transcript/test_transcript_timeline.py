@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.support.speech import FRAME_SAMPLES, OPUS_RATE, encode_opus, silence, synthesize
 from transcript.decoder import OpusDecoder
 from transcript.segment import SAMPLE_RATE
-from transcript.testing import FRAME_SAMPLES, OPUS_RATE, encode_opus, silence, synthesize
 from transcript.vad import SpeechSpan, UtteranceSegmenter
 
 pytestmark = pytest.mark.speech

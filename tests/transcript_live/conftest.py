@@ -19,7 +19,7 @@ from server.scheduling import schedule_session
 from server.state import STATE_KEY
 from tests.conftest import Harness
 from tests.signaling.conftest import LiveSession
-from transcript.testing import OPUS_RATE, Samples
+from tests.support.speech import OPUS_RATE, Samples
 
 
 @pytest.fixture

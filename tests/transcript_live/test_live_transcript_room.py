@@ -17,8 +17,14 @@ from server.models import AuditEvent, MediationSession, Recording, TranscriptSeg
 from server.state import STATE_KEY
 from signaling.client import RoomClient, SignalingFailure
 from tests.signaling.conftest import LiveSession
+from tests.support.speech import (
+    Turn,
+    character_error_rate,
+    conversation_tracks,
+    silence,
+    synthesize,
+)
 from tests.transcript_live.conftest import make_session, write_wav
-from transcript.testing import Turn, character_error_rate, conversation_tracks, silence, synthesize
 
 pytestmark = pytest.mark.speech
 

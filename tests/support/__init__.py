@@ -1,0 +1,1 @@
+"""Support code the tests (and benchmarks) share: not part of the product packages."""
