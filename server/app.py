@@ -194,7 +194,7 @@ def create_app(settings: Settings) -> web.Application:
     from server.retrieval.service import attach as attach_retrieval
 
     attach_retrieval(app)  # composite-video jobs and the retention sweeper
-    from server.network.setup import setup_network
+    from server.court_network.setup import setup_network
 
     setup_network(app, app[STATE_KEY], app[SIGNALING_KEY])
     app.router.add_get("/healthz", healthz)

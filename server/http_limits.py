@@ -39,7 +39,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # The head guard reads two attributes of aiohttp's RequestHandler: the future that start()
 # awaits while no complete request head is queued, and that queue. Should a future aiohttp
 # rename them, the guard switches itself off (the keep-alive timeout still applies) and
-# tests/network/test_upload_hardening.py fails, rather than every connection breaking.
+# tests/court_network/test_upload_hardening.py fails, rather than every connection breaking.
 _HEAD_GUARD_SUPPORTED = {"_waiter", "_messages"} <= set(RequestHandler.__slots__)
 _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"

@@ -59,7 +59,7 @@ class PartyPrincipal:
 
 @dataclass(frozen=True)
 class ApiKeyPrincipal:
-    """An external system calling with `Authorization: Bearer sk_…` (see server/network/apikeys)."""
+    """An external system calling with `Authorization: Bearer sk_…` (see server/court_network/apikeys)."""
 
     key_id: str
     court_id: str
@@ -344,7 +344,7 @@ async def _authenticate(ctx: Ctx, spec: RouteSpec) -> None:
         return
     token = _bearer(ctx.request)
     if spec.scope is not None and token is not None and token.startswith(API_KEY_PREFIX):
-        from server.network.apikeys import resolve_api_key
+        from server.court_network.apikeys import resolve_api_key
 
         ctx.principal = await resolve_api_key(ctx, token, spec.scope)
         return

@@ -453,7 +453,7 @@ FEATURE_SUITES = {
     "recordings": "tests/api/test_recordings_api.py",
     "transcripts": "tests/transcript_live/",
     "agreements": "tests/agreements/",
-    "network": "tests/network/",
+    "network": "tests/court_network/",
 }
 
 

@@ -1,10 +1,10 @@
 """Routes of the network feature: shared courts, intakes, terminal services, statistics and
-open integration. The handlers live in server/network/ (see docs/network.md)."""
+open integration. The handlers live in server/court_network/ (see docs/network.md)."""
 
 from __future__ import annotations
 
 from server.api.framework import Api
-from server.network import routes_core, routes_integration
+from server.court_network import routes_core, routes_integration
 
 api = Api()
 api.routes.extend(routes_core.api.routes)

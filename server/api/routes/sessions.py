@@ -23,6 +23,7 @@ from server.api.schemas import (
     SessionPatch,
     SessionQuery,
 )
+from server.court_network import service as network_service
 from server.invites import invite_token, issue_invite, join_url
 from server.models import (
     Case,
@@ -34,7 +35,6 @@ from server.models import (
     User,
     UserRole,
 )
-from server.network import service as network_service
 from server.scheduling import schedule_session
 
 api = Api()

@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
 from server.api.errors import conflict
-from server.models import Case, CaseType, MediationSession, Party, PartyRole, User, UserRole
-from server.network.models import (
+from server.court_network.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
     Intake,
@@ -26,7 +25,8 @@ from server.network.models import (
     MediatorSharedCourt,
     SharedCourt,
 )
-from server.network.webhooks import WebhookDispatcher, enqueue
+from server.court_network.webhooks import WebhookDispatcher, enqueue
+from server.models import Case, CaseType, MediationSession, Party, PartyRole, User, UserRole
 from server.state import AppState, StateKey
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,12 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from server.network.service import runtime
-from server.network.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from server.court_network.service import runtime
+from server.court_network.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from server.state import STATE_KEY
 from tests.api.world import create_case, ok_json
 from tests.conftest import Harness
-from tests.network.net import intake_body
+from tests.court_network.net import intake_body
 
 
 class Receiver:
@@ -111,7 +111,7 @@ async def test_webhook_signed_delivery_and_session_events(h2: Any) -> None:
         )
         await wait_for(lambda: _n(rx, 2))
         assert json.loads(rx.calls[1][1])["event"] == "session.scheduled"
-        from server.network.service import on_session_ended
+        from server.court_network.service import on_session_ended
 
         await on_session_ended(h.app[STATE_KEY], sess["id"], "settled", "达成协议")
         await wait_for(lambda: _n(rx, 3))
@@ -241,7 +241,7 @@ async def test_api_keys_scoped_revocable_hashed(h2: Any) -> None:
     assert secret.startswith("sk_")
     from sqlalchemy import select
 
-    from server.network.models import ApiKey
+    from server.court_network.models import ApiKey
 
     async with h.app[STATE_KEY].db.session() as s:
         row = await s.scalar(select(ApiKey).where(ApiKey.id == out["key"]["id"]))
@@ -429,7 +429,7 @@ async def test_webhooks_to_internal_addresses_are_refused(h2: Any) -> None:
             ),
             201,
         )
-        from server.network.models import WebhookDelivery
+        from server.court_network.models import WebhookDelivery
 
         async def failed_unsent() -> bool:
             async with state.db.session() as db:

@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 
 from server.app import create_app
 from server.config import Settings
+from server.court_network.models import Attachment, SharedCourt, SharedCourtKind
 from server.http_limits import start
-from server.network.models import Attachment, SharedCourt, SharedCourtKind
 from server.state import STATE_KEY
 from tests.api.test_postgres import postgres_admin_url, postgres_url  # noqa: F401 (fixtures)
 from tests.conftest import seed_staff
-from tests.network.net import intake_body
+from tests.court_network.net import intake_body
 
 UPLOAD = "/api/network/my-intake/attachments"
 BOUNDARY = "hardening-boundary"

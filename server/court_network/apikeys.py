@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from server.api.errors import ApiError, unauthorized
 from server.api.framework import API_KEY_PREFIX, ApiKeyPrincipal, Ctx
-from server.network.models import ApiKey
+from server.court_network.models import ApiKey
 
 SCOPES = {
     "intakes:read": "list and read intakes, their transitions and attachments' metadata",

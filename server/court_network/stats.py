@@ -28,9 +28,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.court_network.models import Area, Intake, IntakeTransition, SharedCourt
+from server.court_network.schemas import AreaStats, GroupStats, Metric, MonthStats, StatsOut
 from server.models import CaseType
-from server.network.models import Area, Intake, IntakeTransition, SharedCourt
-from server.network.schemas import AreaStats, GroupStats, Metric, MonthStats, StatsOut
 
 CST = timedelta(hours=8)
 CLOSING = ("settled", "partially_settled", "failed", "withdrawn")

@@ -21,18 +21,8 @@ from server.api.framework import (
     TerminalPrincipal,
 )
 from server.api.routes.cases import visible_cases
-from server.models import (
-    Case,
-    MediationSession,
-    SessionStatus,
-    Terminal,
-    User,
-    UserRole,
-    new_id,
-    utcnow,
-)
-from server.network import service
-from server.network.files import (
+from server.court_network import service
+from server.court_network.files import (
     EVIDENCE_TYPES,
     PendingFile,
     UploadSlots,
@@ -40,7 +30,7 @@ from server.network.files import (
     stored_path,
     too_many_files,
 )
-from server.network.models import (
+from server.court_network.models import (
     CLOSED_STATUSES,
     Area,
     Attachment,
@@ -54,7 +44,7 @@ from server.network.models import (
     SharedCourt,
     SharedCourtTerminal,
 )
-from server.network.schemas import (
+from server.court_network.schemas import (
     AreaIn,
     AreaOut,
     AreaPatch,
@@ -82,6 +72,16 @@ from server.network.schemas import (
     TerminalLinkIn,
     TransitionIn,
     TransitionOut,
+)
+from server.models import (
+    Case,
+    MediationSession,
+    SessionStatus,
+    Terminal,
+    User,
+    UserRole,
+    new_id,
+    utcnow,
 )
 from server.scheduling import schedule_session
 from server.security.tokens import TokenError

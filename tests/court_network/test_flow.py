@@ -7,11 +7,11 @@ from typing import Any
 
 import aiohttp
 
-from server.network.service import runtime
+from server.court_network.service import runtime
 from server.state import STATE_KEY
 from tests.api.world import ok_json
 from tests.conftest import Harness
-from tests.network.net import build_net, intake_body, profile
+from tests.court_network.net import build_net, intake_body, profile
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 PDF = b"%PDF-1.4\n%test\n"
@@ -306,7 +306,7 @@ async def test_lifecycle_booking_and_transfer_package(h2: Any) -> None:
     sess = await ok_json(await n.clerk.get(f"/api/sessions/{booked['session_id']}"))
     assert sess["terminal_id"] == n.terminal_id
     # the mediation ends in failure (signaling's end hook path), then the transfer package
-    from server.network.service import on_session_ended, on_session_started
+    from server.court_network.service import on_session_ended, on_session_started
 
     await on_session_started(h.app[STATE_KEY], booked["session_id"])
     await on_session_ended(h.app[STATE_KEY], booked["session_id"], "failed", "分歧过大")

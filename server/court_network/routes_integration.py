@@ -14,12 +14,11 @@ from sqlalchemy import select
 from server import audit
 from server.api.errors import ApiError, bad_request, not_found
 from server.api.framework import Api, Ctx, TerminalPrincipal
-from server.models import CaseType, Terminal, User, UserRole
-from server.network import importer, service, stats
-from server.network.apikeys import hash_key, new_key
-from server.network.egress import EgressRefused, check_target
-from server.network.files import MAX_VIDEO_BYTES, VIDEO_TYPES, receive_file, stored_path
-from server.network.models import (
+from server.court_network import importer, service, stats
+from server.court_network.apikeys import hash_key, new_key
+from server.court_network.egress import EgressRefused, check_target
+from server.court_network.files import MAX_VIDEO_BYTES, VIDEO_TYPES, receive_file, stored_path
+from server.court_network.models import (
     ApiKey,
     EducationItem,
     EducationSchedule,
@@ -31,8 +30,8 @@ from server.network.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
-from server.network.routes_core import court_of
-from server.network.schemas import (
+from server.court_network.routes_core import court_of
+from server.court_network.schemas import (
     ApiKeyCreatedOut,
     ApiKeyIn,
     ApiKeyOut,
@@ -51,6 +50,7 @@ from server.network.schemas import (
     WebhookIn,
     WebhookOut,
 )
+from server.models import CaseType, Terminal, User, UserRole
 from server.security.passwords import hash_password
 from server.security.tokens import TokenError
 

@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from server.api.errors import ApiError
 from server.api.schemas import Name, Phone
+from server.court_network.models import MediatorKind, SharedCourt
+from server.court_network.schemas import RequiredPhone
 from server.models import CaseType, UserRole
-from server.network.models import MediatorKind, SharedCourt
-from server.network.schemas import RequiredPhone
 
 MAX_ROWS = 5000
 CASE_COLUMNS = ("case_type", "applicant_name", "applicant_phone", "respondent_name", "claim")

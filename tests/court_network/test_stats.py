@@ -1,5 +1,5 @@
 """Governance statistics on a seeded data set; the expected figures are computed here, by
-plain independent arithmetic over the seed list, not by server.network.stats."""
+plain independent arithmetic over the seed list, not by server.court_network.stats."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from server.court_network.models import Intake, IntakeChannel, IntakeStatus, IntakeTransition
 from server.models import Case, CaseType
-from server.network.models import Intake, IntakeChannel, IntakeStatus, IntakeTransition
 from server.state import STATE_KEY
 from tests.api.world import ok_json
 from tests.conftest import Harness

@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
 from server.background import cancel_and_wait
+from server.court_network.egress import EgressRefused, check_literal, connector_kwargs, refusal
+from server.court_network.models import Webhook, WebhookAttempt, WebhookDelivery
 from server.db import Database
 from server.models import new_id
-from server.network.egress import EgressRefused, check_literal, connector_kwargs, refusal
-from server.network.models import Webhook, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 

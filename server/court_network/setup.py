@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from server.network.service import (
+from server.court_network.service import (
     NETWORK_KEY,
     LogNotifier,
     NetworkRuntime,
     on_session_ended,
     on_session_started,
 )
-from server.network.webhooks import WebhookDispatcher
+from server.court_network.webhooks import WebhookDispatcher
 from server.state import AppState
 from signaling.feature import RoomFeature
 
