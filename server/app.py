@@ -191,7 +191,7 @@ def create_app(settings: Settings) -> web.Application:
     for feature in (identity_check, recording, agreements, live_transcript):
         service.add_feature(feature)
     app.on_shutdown.append(lambda _app: live_transcript.aclose())
-    from server.retrieval.service import attach as attach_retrieval
+    from server.archive.service import attach as attach_retrieval
 
     attach_retrieval(app)  # composite-video jobs and the retention sweeper
     from server.court_network.setup import setup_network

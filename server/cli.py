@@ -189,7 +189,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
-    from server.retrieval.retention import run_cli
+    from server.archive.retention import run_cli
 
     items = asyncio.run(run_cli(_settings(args), apply=args.apply))
     print(json.dumps([i.model_dump(mode="json") for i in items], ensure_ascii=False, indent=2))

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import pytest
 
-from server.retrieval.links import LINK_KIND, sign_link
+from server.archive.links import LINK_KIND, sign_link
 from server.security.tokens import TokenError, TokenSigner
 from server.state import STATE_KEY
 from signaling.client import RoomClient, SignalingFailure

@@ -11,9 +11,9 @@ from typing import Any
 import av
 from sqlalchemy import select
 
+from server.archive.composite import CELL_H, CELL_W
+from server.archive.retention import sweep
 from server.models import AuditEvent, MediaJob, Recording, RecordingStatus
-from server.retrieval.composite import CELL_H, CELL_W
-from server.retrieval.retention import sweep
 from server.state import STATE_KEY
 from tests.api.recorded import make_recording
 from tests.api.world import ok_json

@@ -23,20 +23,7 @@ from recording import verify_folder
 from server import audit
 from server.api.errors import ApiError, bad_request, conflict, forbidden, not_found
 from server.api.framework import Api, Ctx
-from server.live_recording import RECORDING
-from server.models import (
-    Case,
-    JobStatus,
-    MediaJob,
-    MediationSession,
-    ParticipantKind,
-    Party,
-    Recording,
-    RecordingStatus,
-    SessionParticipant,
-    User,
-)
-from server.retrieval.access import (
+from server.archive.access import (
     READERS,
     ctx_for_user,
     load_visible_recording,
@@ -45,10 +32,10 @@ from server.retrieval.access import (
     reader,
     sessions_visible_to,
 )
-from server.retrieval.archive import stream_zip
-from server.retrieval.jobs import COMPOSITE, COMPOSITE_WITH_CAUCUS, PLAYABLE, result_file
-from server.retrieval.links import Link, sign_link, url_of, verify_link
-from server.retrieval.manifest_view import (
+from server.archive.archive import stream_zip
+from server.archive.jobs import COMPOSITE, COMPOSITE_WITH_CAUCUS, PLAYABLE, result_file
+from server.archive.links import Link, sign_link, url_of, verify_link
+from server.archive.manifest_view import (
     SEAL_NAMES,
     content_type,
     file_entries,
@@ -56,8 +43,8 @@ from server.retrieval.manifest_view import (
     summarize,
     track_bounds,
 )
-from server.retrieval.retention import expires_at
-from server.retrieval.schemas import (
+from server.archive.retention import expires_at
+from server.archive.schemas import (
     ArchiveLinkIn,
     CompositeIn,
     JobOut,
@@ -71,7 +58,20 @@ from server.retrieval.schemas import (
     SessionRecordingsOut,
     VerifyOut,
 )
-from server.retrieval.service import retrieval_of
+from server.archive.service import retrieval_of
+from server.live_recording import RECORDING
+from server.models import (
+    Case,
+    JobStatus,
+    MediaJob,
+    MediationSession,
+    ParticipantKind,
+    Party,
+    Recording,
+    RecordingStatus,
+    SessionParticipant,
+    User,
+)
 from server.security.tokens import TokenError
 
 api = Api()
