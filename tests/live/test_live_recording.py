@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from recording import verify_folder
+from server.app import SIGNALING_KEY
+from server.live_recording import RecordingRoomState
 from server.models import Recording, RecordingStatus
 from server.state import STATE_KEY
 from tests.recording.recording_helpers import decode
@@ -52,8 +54,29 @@ async def test_session_is_recorded_sealed_and_verifies(live: LiveSession) -> Non
     )
     await asyncio.sleep(1.5)
     await mediator.call("caucus_close")
-    await asyncio.sleep(1.5)
-    await mediator.call("end_session", {"outcome": "settled", "note": "达成一致", "no_agreement_reason": "当场履行"})
+    # Back in the main room the applicant's next segment starts at its next keyframe: wait for
+    # that file rather than a fixed time (a loaded machine may take a few seconds).
+    app_pid = live.pids["applicant"]
+
+    def second_segment_written() -> bool:
+        room = live.harness.app[SIGNALING_KEY].rooms[live.session_id]
+        return any(
+            track.publisher_id == app_pid
+            and track.kind == "video"
+            and rec is not None
+            and rec.segment >= 2
+            and rec.path is not None
+            for _group, rec, track in room.state_of(RecordingRoomState).sinks.values()
+        )
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while not second_segment_written():
+        assert asyncio.get_running_loop().time() < deadline, "no second segment"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    await mediator.call(
+        "end_session", {"outcome": "settled", "note": "达成一致", "no_agreement_reason": "当场履行"}
+    )
     await asyncio.sleep(0.5)
 
     state = live.harness.app[STATE_KEY]

@@ -102,8 +102,11 @@ def test_tick_is_cleared_when_the_text_changes(
     open_draft(med)
     med.get_by_test_id("agreement-request").click()
 
-    # B ticks and draws at version 1; the judge saves version 2 before B taps 确认签署.
+    # B (the property company) names its signatory, ticks and draws at version 1; the judge
+    # saves version 2 before B taps 确认签署.
     pb.get_by_test_id("sign-box").wait_for()
+    pb.get_by_test_id("signatory-name").fill("李经理")
+    pb.get_by_test_id("signatory-capacity").select_option("authorised_agent")
     pb.get_by_test_id("sign-confirm").click()
     draw_signature(pb, 1)
     submit = pb.get_by_test_id("sign-submit")
