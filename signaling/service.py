@@ -404,8 +404,14 @@ class SignalingService:
     def _wrap(
         self, name: str, model: type[p.Event], fn: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Awaitable[dict[str, Any]]]:
-        async def handler(sid: str, data: Any = None) -> dict[str, Any]:
+        async def handler(sid: str, *args: Any) -> dict[str, Any]:
             try:
+                if len(args) > 1:
+                    # socket.io lets a client send several arguments; every event takes one.
+                    raise SignalingError(
+                        "invalid_payload", "事件只接受一个参数 / an event takes one argument"
+                    )
+                data = args[0] if args else None
                 ident = self._sids.get(sid)
                 if ident is None:
                     raise SignalingError("unauthenticated", "未认证的连接 / not authenticated")
@@ -443,7 +449,11 @@ class SignalingService:
     async def _on_unknown(self, event: str, sid: str, data: Any = None) -> dict[str, Any]:
         return SignalingError("unknown_event", f"未知事件 / unknown event: {event[:40]}").ack()
 
-    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    async def _on_connect(self, sid: str, environ: Any, auth: Any = None) -> Any:
+        if sid in self._sids or not isinstance(environ, dict):
+            # A client *event* named "connect" (python-socketio dispatches it to this handler
+            # too): not a connection. An error ack, and nothing changes.
+            return SignalingError("unknown_event", "未知事件 / unknown event: connect").ack()
         request = environ.get("aiohttp.request")
         try:
             ident = await authenticate(self.state, request, auth)
@@ -455,7 +465,10 @@ class SignalingService:
             ) from exc
         self._sids[sid] = ident
 
-    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> Any:
+        if self.sio.manager.is_connected(sid, "/"):
+            # A client event named "disconnect" on a live socket, not its end: the seat stays.
+            return SignalingError("unknown_event", "未知事件 / unknown event: disconnect").ack()
         ident = self._sids.pop(sid, None)
         if ident is None or self._stopping:
             # A server stop is no participant leaving: the saved room keeps their seat.

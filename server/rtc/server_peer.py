@@ -43,6 +43,17 @@ def _require_media(sdp: str, participant_id: str) -> None:
         raise NegotiationError(f"{participant_id}: unparsable SDP: {exc!r}") from exc
     if not any(m.kind in ("audio", "video") for m in description.media):
         raise NegotiationError(f"{participant_id}: SDP offer has no audio or video section")
+    # aiortc trusts the BUNDLE group: a mid there with no m-line of its own (or an m-line
+    # without a mid) leaves a transceiver without a transport, and its connect task and close
+    # then fail with AttributeError long after the offer was "accepted".
+    mids = [m.rtp.muxId for m in description.media]
+    if any(not mid for mid in mids) or len(set(mids)) != len(mids):
+        raise NegotiationError(f"{participant_id}: every m-line needs its own a=mid")
+    for group in description.group:
+        if group.semantic == "BUNDLE" and not set(group.items) <= set(mids):
+            raise NegotiationError(
+                f"{participant_id}: a=group:BUNDLE names mids that have no m-line"
+            )
 
 
 @dataclass(slots=True)
@@ -132,7 +143,9 @@ class ServerPeer:
                 )
             _require_media(sdp, self.participant_id)
             try:
-                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filter_sdp(sdp), type="offer"))
+                await self.pc.setRemoteDescription(
+                    RTCSessionDescription(sdp=filter_sdp(sdp), type="offer")
+                )
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
             except Exception as exc:
                 raise NegotiationError(f"{self.participant_id}: bad offer: {exc!r}") from exc
