@@ -449,8 +449,12 @@ class SignalingService:
     async def _on_unknown(self, event: str, sid: str, data: Any = None) -> dict[str, Any]:
         return SignalingError("unknown_event", f"未知事件 / unknown event: {event[:40]}").ack()
 
-    async def _on_connect(self, sid: str, environ: Any, auth: Any = None) -> Any:
-        if sid in self._sids or not isinstance(environ, dict):
+    async def _on_connect(self, sid: str, *args: Any) -> Any:
+        # socket.io calls this with (environ, auth); a client *event* named "connect" arrives
+        # here too, with whatever arguments it sent.
+        environ = args[0] if args else None
+        auth = args[1] if len(args) > 1 else None
+        if sid in self._sids or not isinstance(environ, dict) or len(args) > 2:
             # A client *event* named "connect" (python-socketio dispatches it to this handler
             # too): not a connection. An error ack, and nothing changes.
             return SignalingError("unknown_event", "未知事件 / unknown event: connect").ack()
@@ -465,7 +469,8 @@ class SignalingService:
             ) from exc
         self._sids[sid] = ident
 
-    async def _on_disconnect(self, sid: str, reason: Any = None) -> Any:
+    async def _on_disconnect(self, sid: str, *args: Any) -> Any:
+        reason = args[0] if args else None
         if self.sio.manager.is_connected(sid, "/"):
             # A client event named "disconnect" on a live socket, not its end: the seat stays.
             return SignalingError("unknown_event", "未知事件 / unknown event: disconnect").ack()
