@@ -969,6 +969,12 @@ async def check_health(room: FuzzRoom, tally: Tally | None = None) -> Health:
             h.notes.append(f"video frames {tx} → {'terminal' if tx == 'applicant' else 'applicant'}:"
                            f" {before} → {rx.media.frames_from(room.pids[tx], 'video')}")
         h.checks[f"video from {tx} still arrives"] = ok
+        if rx.media is not None:
+            # Every client offer (a reconnect) may leave m-lines behind in the others'
+            # connections; their number shows whether renegotiation grew without bound.
+            pc = rx.media.pc
+            h.notes.append(f"{'applicant' if rx is a else 'terminal'}'s connection: "
+                           f"{len(pc.getTransceivers())} m-lines, signaling {pc.signalingState}")
     try:
         async with aiohttp.ClientSession() as http, http.get(f"{room.base_url}/healthz") as r:
             h.checks["/healthz answers 200"] = r.status == 200
