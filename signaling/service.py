@@ -25,7 +25,7 @@ from server.rtc.config import MediaConfig
 from server.rtc.errors import MediaError
 from server.rtc.publication import PublishedTrack
 from server.rtc.room import MediaRoom, MediaRoomObserver
-from server.rtc.turn_credentials import credentials_for
+from server.rtc.turn_credentials import ice_credentials
 from server.state import AppState
 from signaling import protocol as p
 from signaling.audit_batch import AuditBatch
@@ -155,12 +155,8 @@ class SignalingService:
                 RTCIceServer(urls=srv.urls, username=username, credential=credential)
                 for srv in s.ice_servers
                 for username, credential in [
-                    credentials_for(
-                        username=srv.username,
-                        credential=srv.credential.get_secret_value() if srv.credential else None,
-                        secret=srv.secret.get_secret_value() if srv.secret else None,
-                        who=f"server-{s.node_name or 'node'}",
-                        ttl_s=s.turn_credential_ttl_seconds,
+                    ice_credentials(
+                        srv, f"server-{s.node_name or 'node'}", s.turn_credential_ttl_seconds
                     )
                 ]
             ),

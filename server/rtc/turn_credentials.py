@@ -14,6 +14,20 @@ import base64
 import hashlib
 import hmac
 import time
+from typing import Protocol
+
+from pydantic import SecretStr
+
+
+class ConfiguredIceServer(Protocol):
+    """What `server.config.IceServer` holds (named here so media code need not import config)."""
+
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def credential(self) -> SecretStr | None: ...
+    @property
+    def secret(self) -> SecretStr | None: ...
 
 
 def rest_credentials(secret: str, who: str, ttl_s: float, now: float | None = None) -> tuple[str, str]:
@@ -37,3 +51,16 @@ def credentials_for(
     if secret:
         return rest_credentials(secret, who, ttl_s)
     return username, credential
+
+
+def ice_credentials(
+    server: ConfiguredIceServer, who: str, ttl_s: float
+) -> tuple[str | None, str | None]:
+    """`credentials_for` of one configured ICE server (the join API and the server's own peers)."""
+    return credentials_for(
+        username=server.username,
+        credential=server.credential.get_secret_value() if server.credential else None,
+        secret=server.secret.get_secret_value() if server.secret else None,
+        who=who,
+        ttl_s=ttl_s,
+    )

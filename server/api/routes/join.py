@@ -9,7 +9,7 @@ from server.api.errors import ApiError
 from server.api.framework import Api, Ctx, PartyPrincipal
 from server.api.schemas import IceServerOut, JoinOut, JoinSessionOut, ParticipantOut
 from server.models import Case, Court, MediationSession, SessionStatus, Terminal
-from server.rtc.turn_credentials import credentials_for
+from server.rtc.turn_credentials import ice_credentials
 
 api = Api()
 
@@ -45,13 +45,7 @@ async def join_info(ctx: Ctx, principal: PartyPrincipal) -> JoinOut:
             IceServerOut(urls=s.urls, username=username, credential=credential)
             for s in settings.ice_servers
             for username, credential in [
-                credentials_for(
-                    username=s.username,
-                    credential=s.credential.get_secret_value() if s.credential else None,
-                    secret=s.secret.get_secret_value() if s.secret else None,
-                    who=principal.participant.id,
-                    ttl_s=settings.turn_credential_ttl_seconds,
-                )
+                ice_credentials(s, principal.participant.id, settings.turn_credential_ttl_seconds)
             ]
         ],
         signaling_path="/socket.io/",
