@@ -29,6 +29,9 @@ encoding. We use four private seams, all pinned to aiortc 1.16.0 and covered by
    `RTCDtlsTransport._handle_rtp_data` in place (`receive_rtp_inline`). `RTCRtpSender._retransmit` is shadowed to answer NACKs from our own packet history, and the
    sender's private SR counters are kept up to date so its RTCP sender reports stay true.
    aiortc's own per-frame RTP task still runs, parked in the track's `recv()`.
+7. Reusing a send-only m-line (aiortc cannot remove one): `RTCRtpSender._ssrc`/`_rtx_ssrc` are
+   renewed and the sender re-registered with its transport's `_rtp_router`, so the next offer
+   announces a new RTP stream on the old m-line and the subscriber's RTCP reaches the sender.
 
 Nothing else in `server.rtc` may touch a name starting with an underscore on an aiortc object.
 """
@@ -40,6 +43,7 @@ import contextvars
 import dataclasses
 import importlib.metadata
 import logging
+import random
 import re
 import socket
 import struct
@@ -96,6 +100,7 @@ SENDER_REPORT_COUNTERS: Final = (
     "_RTCRtpSender__packet_count",
     "_RTCRtpSender__octet_count",
 )
+DTLS_RTP_ROUTER: Final = "_rtp_router"
 DTLS_SEND_RTP: Final = "_send_rtp"
 DTLS_TX_SRTP: Final = "_tx_srtp"
 DTLS_TX_PACKETS: Final = "_RTCDtlsTransport__tx_packets"
@@ -332,6 +337,29 @@ def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
     ssrc, rtx = getattr(sender, SENDER_SSRC, None), getattr(sender, SENDER_RTX_SSRC, None)
     if not isinstance(ssrc, int) or not isinstance(rtx, int):
         raise AiortcSeamError("RTCRtpSender._ssrc/_rtx_ssrc are gone")
+    return ssrc, rtx
+
+
+def renew_sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
+    """Give `sender` a new (media, RTX) SSRC pair; returns it.
+
+    The m-line stays, the RTP stream on it is new: the subscriber starts a fresh receive stream
+    (decoder, jitter buffer) as it would for a new m-line. A started sender is re-registered
+    under the new SSRC so PLI, NACK and receiver reports for it keep reaching us.
+    """
+    old = sender_ssrcs(sender)
+    used = set(old)
+    ssrc = rtx = 0
+    while ssrc in used or rtx in used or ssrc == rtx or 0 in (ssrc, rtx):
+        ssrc, rtx = random.getrandbits(32), random.getrandbits(32)
+    setattr(sender, SENDER_SSRC, ssrc)
+    setattr(sender, SENDER_RTX_SSRC, rtx)
+    if getattr(sender, SENDER_STARTED):
+        router = getattr(sender.transport, DTLS_RTP_ROUTER, None)
+        if router is None or not callable(getattr(router, "register_sender", None)):
+            raise AiortcSeamError("RTCDtlsTransport._rtp_router.register_sender is gone")
+        router.unregister_sender(sender)
+        router.register_sender(sender, ssrc=ssrc)
     return ssrc, rtx
 
 

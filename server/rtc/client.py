@@ -27,6 +27,7 @@ from aiortc import (
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.sdp import SessionDescription
 
 from .aiortc_seam import ReceiverTap, TappedFrame, receive_media_inline
 from .keyframes import vp8_dimensions
@@ -65,6 +66,14 @@ class ClientStats:
     packets_received: dict[str, int]
 
 
+@dataclass(slots=True)
+class _Receiving:
+    """What one receiver's frames are counted as: the server may reuse the m-line (and so this
+    receiver, whose track id aiortc never changes) for another published track."""
+
+    stats: RemoteTrackStats
+
+
 class MediaClient:
     """An aiortc peer acting as one participant.
 
@@ -100,6 +109,7 @@ class MediaClient:
             )
         )
         self.remote: dict[str, RemoteTrackStats] = {}
+        self._receiving: dict[MediaStreamTrack, _Receiving] = {}
         self._consumers: set[asyncio.Task[None]] = set()
         self._taps: list[ReceiverTap] = []
         self._lock = asyncio.Lock()
@@ -141,6 +151,7 @@ class MediaClient:
         """Answer an offer the server made (renegotiation after subscription changes)."""
         async with self._lock:
             await self.pc.setRemoteDescription(offer)
+            self._follow_reused_m_lines(offer.sdp)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             return self.pc.localDescription
 
@@ -202,12 +213,13 @@ class MediaClient:
         self._last_bytes_sent = (now, bytes_sent)
         packets: dict[str, int] = {}
         for transceiver in self.pc.getTransceivers():
-            track = transceiver.receiver.track
-            if track is None or track.id not in self.remote:
+            receiving = self._receiving.get(transceiver.receiver.track)
+            if receiving is None:
                 continue
+            track_id = receiving.stats.track_id
             for stat in (await transceiver.receiver.getStats()).values():
                 if stat.type == "inbound-rtp":
-                    packets[track.id] = packets.get(track.id, 0) + stat.packetsReceived
+                    packets[track_id] = packets.get(track_id, 0) + stat.packetsReceived
         return ClientStats(bitrate, rtt, packets)
 
     # ---- internals ---------------------------------------------------------------------------
@@ -222,21 +234,42 @@ class MediaClient:
         audio = ToneTrack(amplitude=0.0 if self._silent else 0.3) if self._publish_audio else None
         return video, audio
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
+    def _remote_stats(self, track_id: str, kind: str) -> RemoteTrackStats:
         stats = RemoteTrackStats(
-            track_id=track.id, kind=track.kind, publisher_id=publisher_of_track_id(track.id)
+            track_id=track_id, kind=kind, publisher_id=publisher_of_track_id(track_id)
         )
-        self.remote[track.id] = stats
+        self.remote[track_id] = stats
+        return stats
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        receiving = _Receiving(self._remote_stats(track.id, track.kind))
+        self._receiving[track] = receiving
         if self._decode:
-            task = asyncio.ensure_future(self._consume(track, stats))
+            task = asyncio.ensure_future(self._consume(track, receiving))
             self._consumers.add(task)
             task.add_done_callback(self._consumers.discard)
             return
         receiver = self._receiver_of(track)
         if receiver is not None:
             self._taps.append(
-                ReceiverTap(receiver, lambda f: self._count_encoded(stats, f), lambda: None)
+                ReceiverTap(receiver, lambda f: self._count_encoded(receiving.stats, f),
+                            lambda: None)
             )
+
+    def _follow_reused_m_lines(self, sdp: str) -> None:
+        # aiortc fires "track" once per transceiver; a new msid on a known m-line is another
+        # published track on it (a reconnect, or another participant after one left).
+        msid_by_mid = {
+            m.rtp.muxId: m.msid.split()[1]
+            for m in SessionDescription.parse(sdp).media
+            if m.msid and len(m.msid.split()) == 2 and m.direction in ("sendonly", "sendrecv")
+        }
+        for transceiver in self.pc.getTransceivers():
+            receiving = self._receiving.get(transceiver.receiver.track)
+            track_id = msid_by_mid.get(transceiver.mid or "")
+            if receiving is None or track_id is None or track_id == receiving.stats.track_id:
+                continue
+            receiving.stats = self._remote_stats(track_id, receiving.stats.kind)
 
     def _receiver_of(self, track: MediaStreamTrack) -> RTCRtpReceiver | None:
         for transceiver in self.pc.getTransceivers():
@@ -256,10 +289,11 @@ class MediaClient:
                 stats.width, stats.height = size
 
     @staticmethod
-    async def _consume(track: MediaStreamTrack, stats: RemoteTrackStats) -> None:
+    async def _consume(track: MediaStreamTrack, receiving: _Receiving) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
+                stats = receiving.stats
                 now = time.monotonic()
                 stats.frames += 1
                 stats.first_frame_at = stats.first_frame_at or now

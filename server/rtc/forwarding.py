@@ -52,6 +52,9 @@ class ForwardingTrack(MediaStreamTrack):
         self._sender: FrameSender | None = None
         self._attached = False
         self._needs_keyframe = source.kind == "video"
+        # Set while the subscriber has not yet accepted the offer that announces this track
+        # (a reused m-line): its frames would arrive on a stream it does not know.
+        self._held = False
         self._stopped = asyncio.Event()
 
     @property
@@ -76,6 +79,30 @@ class ForwardingTrack(MediaStreamTrack):
         self._attached = False
         self.source.remove_sink(self)
 
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def retarget(self, source: PublishedTrack, *, track_id: str) -> None:
+        """Forward another published track of the same kind from now on (a reused m-line).
+
+        Detached, and held until `release()`: nothing of the new source goes out before the
+        subscriber has accepted the offer that announces it.
+        """
+        if source.kind != self.kind:
+            raise ValueError(f"cannot forward {source.kind} on a {self.kind} track")
+        self.detach()
+        self.source = source
+        self._id = track_id
+        self.stats = ForwardingStats()
+        self._held = True
+
+    def release(self) -> None:
+        """The subscriber accepted the offer announcing this track: frames may go out."""
+        if self._held:
+            self._held = False
+            self.resync()
+
     def resync(self) -> None:
         """Restart from a fresh keyframe (the sender was just started or enabled)."""
         if not self._attached:
@@ -92,6 +119,9 @@ class ForwardingTrack(MediaStreamTrack):
     # FrameSink
     def on_frame(self, frame: EncodedFrame) -> None:
         if not self._attached or self.readyState != "live":
+            return
+        if self._held:
+            self.stats.skipped += 1
             return
         sender = self._sender
         if sender is None or not sender.started:

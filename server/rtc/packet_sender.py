@@ -24,6 +24,7 @@ from .aiortc_seam import (
     count_sent,
     intercept_retransmissions,
     on_sender_started,
+    renew_sender_ssrcs,
     report_sent,
     rtp_route,
     send_rtp,
@@ -104,6 +105,22 @@ class PacketSender:
         )
         if self._on_start is not None:
             self._on_start()
+
+    def new_stream(self) -> None:
+        """Send from now on as a new RTP stream (new SSRCs, sequence and timestamp origin).
+
+        For an m-line reused by another forwarded track: the subscriber must not see the new
+        track's frames as the continuation of the old one (its jitter buffer and decoder would
+        take the jump in picture ids and timestamps for loss or reordering).
+        """
+        ssrc, _ = renew_sender_ssrcs(self._sender)
+        self._timestamp_origin = random.getrandbits(32)
+        self._history = [None] * HISTORY_SIZE
+        self._packets = 0
+        self._octets = 0
+        writer = self._writer
+        if writer is not None:
+            self._writer = writer.for_stream(ssrc, first_sequence_number=random.getrandbits(16))
 
     def send_frame(self, payloads: list[bytes], timestamp: int, audio_level: int | None) -> bool:
         """Send one frame's RTP payloads now; False when it could not go out (not started,

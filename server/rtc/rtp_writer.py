@@ -8,6 +8,7 @@ and the extension block (mid, abs-send-time, audio level) is built once per fram
 
 from __future__ import annotations
 
+import copy
 import struct
 import time
 from collections.abc import Iterable
@@ -93,6 +94,13 @@ class RtpWriter:
             bytes([(ids.abs_send_time << 4) | 2]) if ids.abs_send_time and one_byte else None
         )
         self._level_tag = bytes([ids.audio_level << 4]) if ids.audio_level and one_byte else None
+
+    def for_stream(self, ssrc: int, *, first_sequence_number: int) -> RtpWriter:
+        """The same payload type and extensions, written as another RTP stream."""
+        other = copy.copy(self)
+        other.ssrc = ssrc
+        other.sequence_number = first_sequence_number & 0xFFFF
+        return other
 
     def extension_block(self, *, send_time: int | None, audio_level: int | None) -> bytes:
         """The header extension block of one frame's packets (b"" when there is none)."""

@@ -56,6 +56,16 @@ def _require_media(sdp: str, participant_id: str) -> None:
             )
 
 
+def _same_codec(a: RTCRtpCodecParameters, b: RTCRtpCodecParameters) -> bool:
+    """Whether a sender negotiated for `a` can carry `b`'s frames unchanged."""
+    return (
+        a.mimeType.lower() == b.mimeType.lower()
+        and a.clockRate == b.clockRate
+        and a.channels == b.channels
+        and dict(a.parameters) == dict(b.parameters)
+    )
+
+
 @dataclass(slots=True)
 class Outbound:
     """One published track forwarded to this peer, on its own send-only transceiver."""
@@ -94,6 +104,13 @@ class ServerPeer:
         self.pc = RTCPeerConnection(configuration=config.rtc_configuration())
         self.published: dict[str, PublishedTrack] = {}
         self.outbound: dict[str, Outbound] = {}
+        # Send-only transceivers whose track is gone for good. aiortc cannot remove an m-line,
+        # so the next forwarded track of the same kind and codec takes one over instead of
+        # adding another: a participant who reconnects 30 times must not leave 60 m-lines in
+        # everyone else's connection (the SDP outgrows the signaling limit).
+        self._spare: list[Outbound] = []
+        # Reused m-lines announced by the offer now outstanding (released by its answer).
+        self._announced: set[str] = set()
         self._lock = asyncio.Lock()
         self._negotiation_pending = False
         self._first_offer_answered = False
@@ -167,6 +184,7 @@ class ServerPeer:
                     f"{self.participant_id}: cannot offer in state {self.pc.signalingState}"
                 )
             self._negotiation_pending = False
+            announced = {key for key, out in self.outbound.items() if out.track.held}
             try:
                 with offer_as_negotiated(self._extension_ids, self._codecs):
                     offer = await self.pc.createOffer()
@@ -174,6 +192,7 @@ class ServerPeer:
             except Exception as exc:
                 self._negotiation_pending = True
                 raise NegotiationError(f"{self.participant_id}: offer failed: {exc!r}") from exc
+            self._announced = announced
             return str(self.pc.localDescription.sdp)
 
     async def handle_answer(self, sdp: str) -> None:
@@ -189,8 +208,13 @@ class ServerPeer:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filter_sdp(sdp), type="answer"))
             except Exception as exc:
                 raise NegotiationError(f"{self.participant_id}: bad answer: {exc!r}") from exc
+            announced, self._announced = self._announced, set()
             for key, out in self.outbound.items():
-                if out.transceiver.currentDirection == "sendonly" and before.get(key) != "sendonly":
+                if out.transceiver.currentDirection != "sendonly":
+                    continue
+                if key in announced:
+                    out.track.release()  # resyncs: the new stream starts at a keyframe
+                elif before.get(key) != "sendonly":
                     # The subscriber's decoder needs a keyframe to start.
                     out.track.resync()
 
@@ -239,25 +263,61 @@ class ServerPeer:
             out.transceiver.direction = "inactive"
             self._negotiation_pending = True
         if retire:
-            # aiortc cannot remove an m-line; the inactive transceiver stays, its track is done.
+            # aiortc cannot remove an m-line: the inactive transceiver waits for the next track.
             del self.outbound[source_id]
-            out.track.stop()
+            self._announced.discard(source_id)
+            self._spare.append(out)
 
     def forwarded_sources(self) -> set[str]:
         return {key for key, out in self.outbound.items() if out.track.attached}
 
+    @property
+    def spare_transceivers(self) -> int:
+        """Retired send-only m-lines waiting to be reused."""
+        return len(self._spare)
+
+    def _reusable(self, spare: Outbound, source: PublishedTrack) -> bool:
+        if spare.source.kind != source.kind or not _same_codec(spare.source.codec, source.codec):
+            return False
+        transceiver = spare.transceiver
+        if transceiver.mid is None or transceiver.currentDirection == "inactive":
+            return True  # never offered, or the subscriber has let the old track go
+        # Still announced as sending: only the same publisher's next track (a reconnect) may
+        # follow on it; anyone else's would reach the subscriber under the old publisher's
+        # name, since a browser fires no track event while the direction stays the same.
+        return spare.source.publisher_id == source.publisher_id
+
+    def _reuse_spare(self, source: PublishedTrack) -> Outbound | None:
+        spare = next((s for s in self._spare if self._reusable(s, source)), None)
+        if spare is None:
+            return None
+        self._spare.remove(spare)
+        spare.track.retarget(source, track_id=source.id)
+        # aiortc writes the msid track id from the sender's record of its track.
+        spare.transceiver.sender.replaceTrack(spare.track)
+        set_sender_stream_id(spare.transceiver.sender, source.publisher_id)
+        spare.sender.new_stream()
+        out = Outbound(source=source, track=spare.track, transceiver=spare.transceiver,
+                       sender=spare.sender)
+        self.outbound[source.id] = out
+        self._negotiation_pending = True
+        return out
+
     def _create_outbound(self, source: PublishedTrack) -> Outbound:
+        reused = self._reuse_spare(source)
+        if reused is not None:
+            return reused
         track = ForwardingTrack(source, track_id=source.id)
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(forwarding_preferences(source.kind, source.codec))
         intercept_keyframe_requests(transceiver.sender, track.request_keyframe)
 
         def started() -> None:
-            codec = sender.codec
-            if codec is not None and codec.mimeType.lower() != source.codec.mimeType.lower():
+            codec, current = sender.codec, track.source  # a reused m-line has a new source
+            if codec is not None and codec.mimeType.lower() != current.codec.mimeType.lower():
                 # Forwarding never transcodes: this subscriber cannot decode the publisher.
                 logger.warning("%s: %s negotiated %s, publisher sends %s", self.participant_id,
-                               source.id, codec.mimeType, source.codec.mimeType)
+                               current.id, codec.mimeType, current.codec.mimeType)
             track.resync()
 
         sender = PacketSender(transceiver.sender, on_start=started)
@@ -278,9 +338,10 @@ class ServerPeer:
         self._closed = True
         for published in self.published.values():
             published.end()
-        for out in self.outbound.values():
+        for out in [*self.outbound.values(), *self._spare]:
             out.track.stop()
         self.outbound.clear()
+        self._spare.clear()
         await self.pc.close()
 
     def _assert_open(self) -> None:

@@ -157,3 +157,38 @@ async def test_forwarded_media_goes_out_through_the_packet_sender(
         pair = nominated_pair(dtls)
         inline = pair.protocol.datagram_received.__self__
         assert isinstance(inline, _InlineRtpReceiver) and inline.packets > 0
+
+
+def test_reusing_an_m_line_relies_on_these_internals() -> None:
+    """Seam 7: a new SSRC pair on a started sender, announced in the next offer, and the
+    transport's RTCP routing under the new SSRC."""
+    from aiortc import rtcpeerconnection
+
+    assert "transceiver.sender._ssrc" in inspect.getsource(
+        rtcpeerconnection.create_media_description_for_transceiver
+    )
+    assert "transceiver.sender._rtx_ssrc" in inspect.getsource(
+        rtcpeerconnection.create_media_description_for_transceiver
+    )
+    assert "self._rtp_router.register_sender(sender, ssrc=sender._ssrc)" in inspect.getsource(
+        RTCDtlsTransport._register_rtp_sender
+    )
+    assert "self.senders.get(packet.media_ssrc)" in inspect.getsource(
+        inspect.getmodule(RTCDtlsTransport).RtpRouter.route_rtcp  # type: ignore[union-attr]
+    )
+
+
+async def test_a_renewed_sender_gets_the_subscribers_rtcp_under_its_new_ssrc(
+    room: MediaRoom, signaling: LoopbackSignaling
+) -> None:
+    from server.rtc.aiortc_seam import DTLS_RTP_ROUTER
+
+    await alice_seen_by_bob(room, signaling, 5)
+    video = next(o for o in room.peer("bob").outbound.values() if o.source.kind == "video")
+    sender = video.transceiver.sender
+    old, _ = sender_ssrcs(sender)
+    video.sender.new_stream()
+    new, rtx = sender_ssrcs(sender)
+    assert len({old, new, rtx}) == 3
+    router = getattr(sender.transport, DTLS_RTP_ROUTER)
+    assert router.senders.get(new) is sender and old not in router.senders

@@ -134,19 +134,12 @@ async def test_offer_bundling_an_unknown_mid_is_refused_cleanly(
     assert logs.bad == [], [r.text for r in logs.bad]
 
 
-# ---- found by the bench, not fixed yet -----------------------------------------------------
+# ---- found by the bench: retired m-lines piling up ---------------------------------------
 
 REOFFERS = 30
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    reason="every re-offer (reconnect) of a publisher leaves two retired m-lines in each other "
-    "participant's connection; after ~25 the server's renegotiation offer passes 64 KB, the "
-    "client's answer is refused by the server's own SDP limit (validation_error) and that "
-    "participant is never renegotiated again",
-)
 async def test_reoffers_leave_other_connections_renegotiable(live_terminal: LiveSession) -> None:
     room = await _room(live_terminal)
     offers, _ = await real_sdps(room)

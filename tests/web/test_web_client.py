@@ -337,3 +337,47 @@ def test_server_unreachable_is_actionable(server: Server, browser: Any) -> None:
     text = page.get_by_test_id("error-panel").inner_text()
     assert "无法连接调解服务器" in text and "重试" in text
     ctx.close()
+
+
+def test_the_next_party_takes_over_the_m_lines_of_one_who_left(
+    server: Server, browser: Any, fresh: dict[str, Any]
+) -> None:
+    """aiortc cannot remove an m-line, so the server forwards a newcomer's tracks on the
+    m-lines a leaver's tracks had. Chromium must then decode the newcomer on them (a new SSRC
+    on an old m-line) and the page must name the tile after the newcomer, not the leaver."""
+    link_a, link_b = (p["url"] for p in fresh["party_links"][:2])
+    pid_a, pid_b = token_payload(link_a)["pid"], token_payload(link_b)["pid"]
+    from tests.web.test_web_agreement import start_console
+
+    med = new_page(browser, viewport={"width": 1366, "height": 900})
+    start_console(med, server, fresh["session_id"])
+    transceivers = "() => window.__room.pc.getTransceivers().length"
+
+    def join(link: str, pid: str) -> Any:
+        page = new_page(browser, viewport={"width": 1280, "height": 860})
+        page.goto(link)
+        page.get_by_test_id("preview-video").wait_for(state="visible")
+        enter_room(page)
+        page.get_by_test_id("lobby").wait_for()
+        admit(med, pid, reason="测试：书记员电话核实身份")
+        wait_until(lambda: remote_video_ok(med, {pid}), timeout=45,
+                   what=f"judge decodes {pid}")
+        return page
+
+    pa = join(link_a, pid_a)
+    lines_with_a = med.evaluate(transceivers)
+    pa.context.close()
+    # A's seat is kept for the reconnect grace, its tracks end now: the judge's m-lines that
+    # carried A go inactive.
+    receiving = (
+        "() => window.__room.pc.getTransceivers()"
+        ".filter(t => t.currentDirection === 'recvonly').length"
+    )
+    wait_until(lambda: med.evaluate(receiving) == 0, what="A's m-lines inactive")
+    pb = join(link_b, pid_b)
+    assert med.evaluate(transceivers) == lines_with_a, diag(med)
+    assert not remote_video_ok(med, {pid_a})  # nothing of B's is counted as A's
+    tile = med.locator(f'[data-testid=tile-remote][data-pid="{pid_b}"]')
+    assert tile.locator(".tile-name").inner_text() == "某某物业服务有限公司"
+    for page in (pb, med):
+        page.context.close()
