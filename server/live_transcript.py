@@ -17,6 +17,7 @@ on and were in that group when it was said. Recognition runs off the event loop 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -49,6 +50,7 @@ from transcript import (
     Transcript,
     ensure_model,
 )
+from transcript.segment import Pcm
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def document_of(group: str) -> str:
 # --- one recogniser and one queue per process ---------------------------------------------
 _recognizers: dict[tuple[Path, int, int], FasterWhisperRecognizer] = {}
 _recognizers_lock = threading.Lock()
-_queue: tuple[asyncio.AbstractEventLoop, tuple[Path, int, int], RecognitionQueue] | None = None
+_queue: tuple[asyncio.AbstractEventLoop, tuple[str, int, int], RecognitionQueue] | None = None
 
 
 def _model_key(settings: Settings) -> tuple[Path, int, int]:
@@ -76,7 +78,7 @@ def _model_key(settings: Settings) -> tuple[Path, int, int]:
     return model_dir.resolve(), settings.asr_threads, settings.asr_workers
 
 
-def _load_recognizer(settings: Settings) -> tuple[tuple[Path, int, int], FasterWhisperRecognizer]:
+def _load_recognizer(settings: Settings) -> FasterWhisperRecognizer:
     """Assemble/verify the model and load it once per process (blocking: run in a thread)."""
     key = _model_key(settings)
     with _recognizers_lock:
@@ -86,16 +88,62 @@ def _load_recognizer(settings: Settings) -> tuple[tuple[Path, int, int], FasterW
             recognizer = FasterWhisperRecognizer(key[0], cpu_threads=key[1], workers=key[2])
             _recognizers[key] = recognizer
             log.info("speech model %s loaded in %.1f s", key[0], time.monotonic() - started)
-    return key, recognizer
+    return recognizer
 
 
-async def shared_queue(settings: Settings) -> RecognitionQueue:
-    """The process's recognition queue, created on first use (the model loads in a thread)."""
+class LoadingRecognizer:
+    """The process's recogniser from the moment it starts loading (in a thread of its own).
+
+    Loading takes seconds. Speech heard meanwhile is already cut into utterances and waits in
+    the queue; the worker threads block on the load, not the event loop, and nothing said after
+    the switch-on is lost.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.max_concurrency = settings.asr_workers
+        self._loaded: concurrent.futures.Future[FasterWhisperRecognizer] = (
+            concurrent.futures.Future()
+        )
+        threading.Thread(
+            target=self._load, args=(settings,), name="asr-load", daemon=True
+        ).start()
+
+    def _load(self, settings: Settings) -> None:
+        try:
+            self._loaded.set_result(_load_recognizer(settings))
+        except BaseException as exc:  # reported to whoever awaits ready()
+            self._loaded.set_exception(exc)
+
+    @property
+    def failed(self) -> bool:
+        return self._loaded.done() and self._loaded.exception() is not None
+
+    async def ready(self) -> None:
+        """Return once loaded; raise what loading raised."""
+        await asyncio.wrap_future(self._loaded)
+
+    def recognize(self, pcm: Pcm) -> str:
+        return self._loaded.result().recognize(pcm)
+
+
+def _queue_key(settings: Settings) -> tuple[str, int, int]:
+    return (f"{settings.data_dir}|{settings.asr_model_dir}", settings.asr_threads,
+            settings.asr_workers)
+
+
+def shared_queue(settings: Settings) -> RecognitionQueue:
+    """The process's recognition queue, created on first use; its model may still be loading
+    (`LoadingRecognizer.ready`). A failed load is tried again on the next use."""
     global _queue
     loop = asyncio.get_running_loop()
-    key, recognizer = await asyncio.to_thread(_load_recognizer, settings)
-    if _queue is None or _queue[0] is not loop or _queue[1] != key or _queue[0].is_closed():
-        _queue = (loop, key, RecognitionQueue(recognizer))
+    key = _queue_key(settings)
+    stale = (
+        _queue is None or _queue[0] is not loop or _queue[1] != key or _queue[0].is_closed()
+        or (isinstance(_queue[2].recognizer, LoadingRecognizer) and _queue[2].recognizer.failed)
+    )
+    if stale:
+        _queue = (loop, key, RecognitionQueue(LoadingRecognizer(settings)))
+    assert _queue is not None
     return _queue[2]
 
 
@@ -128,8 +176,8 @@ class RoomTranscript:
 @dataclass
 class TranscriptRoomState:
     transcript: RoomTranscript | None = None
-    # Set up once per room (loading the model may take a while): later events wait for it.
-    opening: asyncio.Task[RoomTranscript | None] | None = None
+    # Set up once per room, in the background (loading the model takes seconds).
+    opening: asyncio.Task[None] | None = None
     # Since when each member is in its group (a caption goes to those who heard the words).
     groups: dict[str, tuple[str | None, float]] = field(default_factory=dict)
 
@@ -150,9 +198,9 @@ class LiveTranscript(RoomFeature):
         self, live: LiveRoom, action: str, actor: str, details: dict[str, Any]
     ) -> None:
         self._note_groups(live)
-        opened = live.state_of(TranscriptRoomState).transcript is not None
-        if live.room.transcription and not live.room.ended and not opened:
-            await self._open(live)
+        st = live.state_of(TranscriptRoomState)
+        if live.room.transcription and not live.room.ended and st.transcript is None:
+            self._open_soon(live)
         self.reconcile(live)
 
     async def on_end(self, live: LiveRoom, outcome: str, note: str) -> None:
@@ -182,31 +230,43 @@ class LiveTranscript(RoomFeature):
         await close_shared_queue()
 
     # --- switching on ---------------------------------------------------------------------
-    async def _open(self, live: LiveRoom) -> None:
-        """First switch-on in this room: load the model (once per process) and set up."""
+    def _open_soon(self, live: LiveRoom) -> None:
+        """First switch-on in this room: load the model (once per process) and set up, in the
+        background. Loading takes seconds; awaited here it held up every event of the room
+        (chat, admissions, offers) behind it, since events are logged under the room's lock."""
         st = live.state_of(TranscriptRoomState)
-        opening = st.opening
-        if opening is None:
-            opening = st.opening = asyncio.ensure_future(self._create(live))
-        try:
-            rt = await asyncio.shield(opening)
-        finally:
-            if opening.done():
-                st.opening = None
-        if rt is not None and st.transcript is None:
-            st.transcript = rt
+        if st.opening is None or st.opening.done():
+            st.opening = asyncio.ensure_future(self._open(live))
+            self.service.spawn(st.opening)
 
-    async def _create(self, live: LiveRoom) -> RoomTranscript | None:
-        try:
-            queue = await shared_queue(self.state.settings)
-        except (ModelError, OSError, RuntimeError, ValueError) as exc:
-            log.error("speech recognition unavailable: %s", exc)
-            await self._unavailable(live, str(exc))
-            return None
+    async def _open(self, live: LiveRoom) -> None:
+        st = live.state_of(TranscriptRoomState)
+        queue = shared_queue(self.state.settings)
         async with self.state.db.session() as db:
             session = await db.get(MediationSession, live.session_id)
             record_caucus = bool(session is not None and session.record_caucus)
-        return RoomTranscript(queue=queue, record_caucus=record_caucus)
+        current = self.service.rooms.get(live.session_id) is live  # not closed meanwhile
+        if not current or st.transcript is not None or live.room.ended:
+            return
+        rt = st.transcript = RoomTranscript(queue=queue, record_caucus=record_caucus)
+        # Who is in which group now, and their tracks: what the events meanwhile changed.
+        self._note_groups(live)
+        self.reconcile(live)
+        recognizer = queue.recognizer
+        if not isinstance(recognizer, LoadingRecognizer):
+            return
+        try:
+            await recognizer.ready()
+        except (ModelError, OSError, RuntimeError, ValueError) as exc:
+            log.error("speech recognition unavailable: %s", exc)
+            if st.transcript is rt:
+                st.transcript = None
+                for track in live.media.published_tracks():
+                    attached = rt.attached.get(track.id)
+                    if attached is not None:
+                        track.remove_sink(attached.sink)
+                rt.attached.clear()
+            await self._unavailable(live, str(exc))
 
     async def _unavailable(self, live: LiveRoom, message: str) -> None:
         live.room.transcription = False

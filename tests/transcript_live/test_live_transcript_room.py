@@ -280,3 +280,52 @@ async def test_caucus_is_not_transcribed_unless_recorded(
     assert [(t.actor, t.details["enabled"]) for t in toggles] == [
         (f"user:{live.harness.seed.users['judge_a']}", True)
     ] or [t.details["enabled"] for t in toggles] == [True]
+
+
+async def test_switching_on_while_the_model_loads_holds_up_nothing_and_loses_nothing(
+    court_session: LiveSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by bench/fuzz_signaling.py: the first switch-on in a process awaited the model
+    load (seconds) under the room's lock, so chat, admissions and offers all waited behind it.
+    Here the load is held until the test lets it finish: the room must answer meanwhile, and
+    what was said meanwhile must still be transcribed."""
+    import threading
+
+    import server.live_transcript as lt
+
+    release = threading.Event()
+    real_load = lt._load_recognizer
+
+    def slow_load(settings: Any) -> Any:
+        release.wait(60)
+        return real_load(settings)
+
+    monkeypatch.setattr(lt, "_load_recognizer", slow_load)
+    live = await live_session(court_session, record_caucus=False)
+    line = "我同意下个月一次性付清。"
+    files = {
+        "applicant": write_wav(
+            tmp_path / "a.wav",
+            np.concatenate([silence(0.5), synthesize(line, pitch=25), silence(1.5)]),
+        )
+    }
+    clients = await open_room(live, files)
+    mediator, applicant = clients["mediator"], clients["applicant"]
+    try:
+        await asyncio.wait_for(mediator.call("transcription", {"enabled": True}), 5)
+        await applicant.start_media()
+        # The model is still loading: the room goes on.
+        await asyncio.wait_for(applicant.call("chat", {"text": "您好"}), 5)
+        await asyncio.wait_for(mediator.call("captions", {"enabled": True}), 5)
+        await asyncio.sleep(len(line) * 0.25 + 2.5)  # the line has been said, unheard by ASR
+        assert not release.is_set()
+    finally:
+        release.set()
+    deadline = time.monotonic() + 60
+    segments: list[TranscriptSegment] = []
+    while time.monotonic() < deadline and not segments:
+        segments = [s for s in await segments_of(live) if s.text]
+        await asyncio.sleep(0.5)
+    assert [s.speaker_participant_id for s in segments] == [live.pids["applicant"]]
+    assert character_error_rate(line, segments[0].text) < MAX_CER
+    await mediator.call("end_session", {"outcome": "failed"})
