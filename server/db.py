@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,23 +24,67 @@ from sqlalchemy.ext.asyncio import (
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+# How long an SQLite writer waits for the lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object, *, busy_timeout_ms: int) -> None:
     cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
     # WAL lets readers proceed during writes; foreign keys are off by default in SQLite.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cur.close()
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A failure the same transaction would not meet a moment later: SQLite's wait for its one
+    writer lock ran out, or the connection to the database server dropped."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+async def retry_transient(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    attempts: int = 5,
+    first_delay_s: float = 0.1,
+    what: str = "database write",
+) -> T:
+    """Run `operation` (a whole transaction), again after a growing pause when it fails for a
+    transient reason; the last failure is raised."""
+    delay = first_delay_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return await operation()
+        except Exception as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            log.warning("%s failed (%s), try %d of %d in %.1f s", what, exc.__class__.__name__,
+                        attempt + 1, attempts, delay)
+        await asyncio.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(
+                self.engine.sync_engine,
+                "connect",
+                partial(_sqlite_pragmas, busy_timeout_ms=sqlite_busy_timeout_ms),
+            )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -4,16 +4,18 @@ A busy room writes an audit row per event; one transaction per row makes rooms q
 each other on the database (SQLite has one writer) and, under a flood, fail with "database is
 locked". Here every caller still waits until its own row is committed (so the record has an
 event before the room sees it), but rows that arrive while a commit is in flight go together
-in the next one.
+in the next one. A commit that meets a transient failure (SQLite's lock wait ran out under a
+flood, a dropped database connection) is tried again before any caller sees an error.
 """
 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from server import audit
-from server.db import Database
+from server.db import Database, retry_transient
 
 MAX_BATCH = 500
 
@@ -35,9 +37,7 @@ class AuditBatch:
         while self._queue:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
-                async with self.db.session() as db:
-                    for fields, _ in batch:
-                        audit.record(db, **fields)
+                await retry_transient(partial(self._commit, batch), what="audit batch")
             except Exception as exc:
                 for _, fut in batch:
                     if not fut.done():
@@ -46,3 +46,8 @@ class AuditBatch:
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_result(None)
+
+    async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        async with self.db.session() as db:
+            for fields, _ in batch:
+                audit.record(db, **fields)

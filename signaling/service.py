@@ -20,6 +20,7 @@ import socketio
 from aiortc import RTCIceServer
 from sqlalchemy import delete, update
 
+from server.db import retry_transient
 from server.models import Invite, LiveRoomState, MediationSession, Outcome, SessionStatus
 from server.rtc.config import MediaConfig
 from server.rtc.errors import MediaError
@@ -247,8 +248,12 @@ class SignalingService:
         live.save_pending = False
         if live.room.ended:
             return
-        state = dump_room(live.room)
-        try:
+
+        async def write() -> None:
+            # The room as it is now: a retry after a pause saves the newest state.
+            if live.room.ended:
+                return
+            state = dump_room(live.room)
             async with self.state.db.session() as db:
                 row = await db.get(LiveRoomState, live.session_id)
                 now = datetime.now(UTC)
@@ -260,6 +265,9 @@ class SignalingService:
                     row.state = state
                     row.saved_at = row.alive_at = now
                     row.stopped_at = None
+
+        try:
+            await retry_transient(write, what=f"room {live.session_id}: saving its state")
         except Exception:
             # The room goes on; its next change saves again.
             log.exception("room %s: saving its state failed", live.session_id)
