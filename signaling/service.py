@@ -356,6 +356,10 @@ class SignalingService:
         each receives only its own group."""
         subs = live.room.subscriptions()
         for pid in list(live.media.participant_ids):
+            if pid not in live.media.participant_ids:
+                # Removed while an earlier removal was awaited (a disconnect, or the room
+                # closing at shutdown): nothing left to match.
+                continue
             if pid in subs:
                 live.media.set_subscriptions(pid, subs[pid])
             else:

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from signaling.client import SignalingFailure
+from tests.conftest import Harness
 from tests.signaling.conftest import LiveSession
 
 # Default configuration (identity check required): unverified parties are admitted with the
@@ -122,3 +123,41 @@ async def test_bad_tokens_refused_before_any_state(live: LiveSession) -> None:
         live.clients.append(c)
         with pytest.raises(SignalingFailure):
             await c.connect()
+
+
+class _Subscriptions:
+    """Stands in for the room's rules: only `stays` is still connected and admitted."""
+
+    def __init__(self, stays: str) -> None:
+        self.stays = stays
+
+    def subscriptions(self) -> dict[str, set[str]]:
+        return {self.stays: set()}
+
+
+async def test_sync_media_survives_a_peer_removed_while_it_awaits(harness: Harness) -> None:
+    """Found by bench/soak.py at shutdown: while `sync_media` awaited one leaver's removal, a
+    disconnect (or the room closing) removed another peer, and the loop then asked the media
+    room for that peer: UnknownParticipantError out of the disconnect handler."""
+    from server.app import SIGNALING_KEY
+    from server.rtc import MediaConfig, MediaRoom
+    from signaling.service import LiveRoom
+
+    service = harness.app[SIGNALING_KEY]
+    media = MediaRoom("race", MediaConfig())
+    try:
+        for pid in ("leaver", "stays"):
+            await media.add_peer(pid)
+        plain_remove = media.remove_peer
+
+        async def remove_and_race(pid: str) -> None:
+            await plain_remove(pid)
+            if pid == "leaver":
+                await plain_remove("stays")  # the concurrent disconnect
+
+        media.remove_peer = remove_and_race  # type: ignore[method-assign]
+        live = LiveRoom(room=_Subscriptions("stays"), media=media)  # type: ignore[arg-type]
+        await service.sync_media(live)
+        assert media.participant_ids == []
+    finally:
+        await media.close()
