@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server import client_address
 from server.api.errors import error_middleware
 from server.api.framework import Api, openapi_document
 from server.api.routes import (
@@ -147,7 +148,13 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         # body_guard sits inside error_middleware: a body sent too slowly is answered as an
         # API error (408) and the connection closed (server/http_limits.py).
-        middlewares=[count_requests, security_headers, error_middleware, body_guard(settings)],
+        middlewares=[
+            client_address.middleware(client_address.parse_trusted(settings.trusted_proxies)),
+            count_requests,
+            security_headers,
+            error_middleware,
+            body_guard(settings),
+        ],
         client_max_size=MAX_BODY_BYTES,
     )
     db = Database(settings.effective_database_url)

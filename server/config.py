@@ -63,6 +63,10 @@ class Settings(BaseModel):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
     cookie_secure: bool = False
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client: set it to
+    # the proxy's address when the court runs behind nginx, or every per-address limit counts
+    # the whole court as one client.
+    trusted_proxies: list[str] = Field(default_factory=list)
     room_max_participants: int = Field(default=12, ge=2)
     room_max_bitrate_kbps: int = Field(default=2500, ge=64)
     reconnect_grace_seconds: float = Field(default=30.0, ge=0)
@@ -105,6 +109,18 @@ class Settings(BaseModel):
     @classmethod
     def _empty_path_is_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {entry!r}") from None
+        return [e.strip() for e in v if e.strip()]
 
     @field_validator("public_url")
     @classmethod
@@ -179,7 +195,7 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
             if name == "ice_servers":
                 # Comma-separated URLs; credentials only through the TOML file.
                 out[name] = [{"urls": [u.strip()]} for u in raw.split(",") if u.strip()]
-            elif name == "ice_addresses":
+            elif name in ("ice_addresses", "trusted_proxies"):
                 out[name] = [a.strip() for a in raw.split(",") if a.strip()]
             else:
                 out[name] = raw

@@ -20,6 +20,8 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
+from server.client_address import CLIENT_ADDRESS_KEY
+
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
@@ -69,7 +71,7 @@ class RedactingAccessLogger(AbstractAccessLogger):
             return
         self.logger.info(
             '%s "%s %s HTTP/%d.%d" %d %s %.3fs',
-            request.remote or "-",
+            request.get(CLIENT_ADDRESS_KEY) or request.remote or "-",
             request.method,
             redact(request.path_qs),
             request.version.major,

@@ -51,6 +51,10 @@ class ConnectionGuard:
     def open_connections(self) -> int:
         return len(self._address_of)
 
+    def connections_from(self, address: str) -> int:
+        """Open connections counted against one client address."""
+        return len(self._by_address.get(address, ()))
+
     async def _on_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         address = _address(environ)
         held = self._by_address.setdefault(address, set())
