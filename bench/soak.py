@@ -235,6 +235,9 @@ def main() -> int:
                         help="one chat message every S seconds (default 20)")
     parser.add_argument("--caucus-minutes", type=float, default=3.0,
                         help="open a one-minute caucus every M minutes (default 3)")
+    parser.add_argument("--trace-memory", type=Path, metavar="DIR",
+                        help="run the server under tracemalloc and write a snapshot to DIR "
+                        "every minute (slower; compare two with bench/_memtrace.py --compare)")
     parser.add_argument("--keep-data", type=Path, metavar="DIR",
                         help="copy the server's data directory (database, recordings, log) "
                         "to DIR at the end, for inspection")
@@ -254,9 +257,13 @@ def main() -> int:
         env = dict(os.environ, SHARED_COURT_LOG_LEVEL="WARNING")
         log_path = data / "server.log"
         with log_path.open("w") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--data-dir", tmp, "--port",
-                 str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log)
+            serve = ["serve", "--data-dir", tmp, "--port", str(port)]
+            launcher = (
+                [str(HERE / "_memtrace.py"), str(args.trace_memory.resolve()), "60", "--"]
+                if args.trace_memory else ["-m", "server.cli"]
+            )
+            server = subprocess.Popen([sys.executable, *launcher, *serve], cwd=REPO, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=log)
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
         stop = ctx.Event()
