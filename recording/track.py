@@ -203,6 +203,13 @@ class TrackRecorder:
         except Exception as exc:
             self._fail(exc)
         finally:
+            # The session keeps every recorder until its seal (to list what each file holds);
+            # a closed one keeps only that. The writer holds the muxer and, for audio, an
+            # opened encoder context: a session with a caucus every few minutes otherwise grew
+            # by each segment's worth (found by bench/soak.py).
+            self._writer = None
+            self._track_log = None
+            self._queue.clear()
             if not self._result.done():
                 self._result.set_result(self._info)
 

@@ -167,3 +167,26 @@ async def test_full_queue_drops_instead_of_blocking(
     assert info.frames + info.dropped_frames <= len(video_4s)
     assert info.dropped_frames > 0
     assert decode(tmp_path / "small.webm").width == 640
+
+
+async def test_a_closed_segment_lets_go_of_its_muxer(
+    tmp_path: Path, key: ServerKey, video_4s: list[EncodedFrame], audio_4s: list[EncodedFrame]
+) -> None:
+    """Found by bench/soak.py: the session keeps every segment's recorder until the seal, and
+    each closed one kept its muxer (and, for audio, an opened Opus encoder context), so a
+    session with a caucus every few minutes grew by eight segments' worth each time."""
+    rec = await start(tmp_path, key)
+    await rec.add_participant("p1", name="张三", role="party")
+    for _ in range(3):  # a reconnect or a caucus starts the next segment
+        video = rec.open_track("p1", "video")
+        audio = rec.open_track("p1", "audio")
+        assert video is not None and audio is not None
+        feed(video, video_4s[:30])
+        feed(audio, audio_4s[:50])
+        for recorder in (video, audio):
+            recorder.on_end()
+            await recorder.wait_closed()
+            assert recorder._writer is None  # what the session still holds is small
+    manifest = await rec.seal()
+    assert len(tracks_of(manifest)) == 6
+    assert verify_folder(rec.folder, key.public_key).ok
