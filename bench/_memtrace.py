@@ -1,12 +1,21 @@
-"""Run `shared-court` with tracemalloc on, writing a snapshot every interval (bench/soak.py
---trace-memory DIR): where the memory that grows was allocated.
+"""Run `shared-court` and write what its memory holds every interval (bench/soak.py
+--trace-memory DIR).
+
+Two kinds of snapshot: `objects-NNN.json`, live objects counted by type (cheap: taken once per
+interval, nothing slows the server in between), and, with SHARED_COURT_TRACEMALLOC=1,
+tracemalloc snapshots (where memory was allocated; slows every allocation, enough to stall a
+media room on two cores).
 
 Usage: python bench/_memtrace.py DIR SECONDS -- <server.cli arguments>
-Compare two snapshots with `python bench/_memtrace.py --compare A B`.
+Compare two snapshots with `python bench/_memtrace.py --compare A B` (.json or .pickle).
 """
 
 from __future__ import annotations
 
+import collections
+import gc
+import json
+import os
 import sys
 import threading
 import time
@@ -19,15 +28,32 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
 
 
-def _dump_every(folder: Path, seconds: float) -> None:
+def _object_counts() -> dict[str, int]:
+    counts: collections.Counter[str] = collections.Counter()
+    for obj in gc.get_objects():
+        kind = type(obj)
+        counts[f"{kind.__module__}.{kind.__qualname__}"] += 1
+    return dict(counts)
+
+
+def _dump_every(folder: Path, seconds: float, traced: bool) -> None:
     n = 0
     while True:
         time.sleep(seconds)
         n += 1
-        tracemalloc.take_snapshot().dump(str(folder / f"snapshot-{n:03d}.pickle"))
+        (folder / f"objects-{n:03d}.json").write_text(json.dumps(_object_counts()))
+        if traced:
+            tracemalloc.take_snapshot().dump(str(folder / f"snapshot-{n:03d}.pickle"))
 
 
 def compare(a: str, b: str, top: int = 25) -> None:
+    if a.endswith(".json"):
+        old, new = json.loads(Path(a).read_text()), json.loads(Path(b).read_text())
+        growth = sorted(((new.get(k, 0) - old.get(k, 0), k) for k in set(old) | set(new)),
+                        reverse=True)
+        for delta, kind in growth[:top]:
+            print(f"{delta:+8d} {new.get(kind, 0):8d}  {kind}")
+        return
     old, new = tracemalloc.Snapshot.load(a), tracemalloc.Snapshot.load(b)
     for key in ("traceback", "filename"):
         print(f"--- top {top} growth by {key} ---")
@@ -45,8 +71,10 @@ def main() -> None:
     folder, seconds = Path(sys.argv[1]), float(sys.argv[2])
     rest = sys.argv[sys.argv.index("--") + 1:]
     folder.mkdir(parents=True, exist_ok=True)
-    tracemalloc.start(12)
-    threading.Thread(target=_dump_every, args=(folder, seconds), daemon=True).start()
+    traced = os.environ.get("SHARED_COURT_TRACEMALLOC") == "1"
+    if traced:
+        tracemalloc.start(12)
+    threading.Thread(target=_dump_every, args=(folder, seconds, traced), daemon=True).start()
     from server.cli import main as cli_main
 
     sys.exit(cli_main(rest))

@@ -236,8 +236,9 @@ def main() -> int:
     parser.add_argument("--caucus-minutes", type=float, default=3.0,
                         help="open a one-minute caucus every M minutes (default 3)")
     parser.add_argument("--trace-memory", type=Path, metavar="DIR",
-                        help="run the server under tracemalloc and write a snapshot to DIR "
-                        "every minute (slower; compare two with bench/_memtrace.py --compare)")
+                        help="write the server's live objects by type to DIR every minute "
+                        "(and tracemalloc snapshots with SHARED_COURT_TRACEMALLOC=1, much "
+                        "slower); compare two with bench/_memtrace.py --compare")
     parser.add_argument("--keep-data", type=Path, metavar="DIR",
                         help="copy the server's data directory (database, recordings, log) "
                         "to DIR at the end, for inspection")
