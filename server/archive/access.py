@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.access import visible_sessions
 from server.api.errors import not_found
 from server.api.framework import Ctx, StaffPrincipal
-from server.api.routes.sessions import visible_sessions
 from server.models import MediationSession, Recording, StaffSession, User, UserRole
 
 READERS = (UserRole.judge, UserRole.clerk, UserRole.mediator)
@@ -28,8 +28,8 @@ def may_see_caucus(user: User) -> bool:
 
 
 def sessions_visible_to(ctx: Ctx) -> Select[MediationSession]:
-    """The project's one rule for session visibility (server/api/routes/sessions.py)."""
-    return visible_sessions(ctx)
+    """The project's one rule for session visibility (server/access.py)."""
+    return visible_sessions(ctx.staff)
 
 
 async def load_visible_session(ctx: Ctx, session_id: str) -> MediationSession:

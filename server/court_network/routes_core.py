@@ -12,6 +12,7 @@ from aiohttp import web
 from sqlalchemy import Select, func, insert, literal, select
 
 from server import audit
+from server.access import visible_cases
 from server.api.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
 from server.api.framework import (
     Api,
@@ -20,7 +21,6 @@ from server.api.framework import (
     StaffPrincipal,
     TerminalPrincipal,
 )
-from server.api.routes.cases import visible_cases
 from server.court_network import service
 from server.court_network.files import (
     EVIDENCE_TYPES,
@@ -114,7 +114,7 @@ def visible_intakes(ctx: Ctx) -> Select[Intake]:
     an API key: the court's intakes."""
     stmt = select(Intake).where(Intake.court_id == court_of(ctx))
     if isinstance(ctx.principal, StaffPrincipal):
-        stmt = stmt.where(Intake.case_id.in_(visible_cases(ctx).with_only_columns(Case.id)))
+        stmt = stmt.where(Intake.case_id.in_(visible_cases(ctx.staff).with_only_columns(Case.id)))
     return stmt
 
 

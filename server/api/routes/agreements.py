@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import select
 
 from server import audit
+from server.access import visible_sessions
 from server.agreements import documents as docs
 from server.agreements import identity as idstore
 from server.agreements import output, package, verification
@@ -21,7 +22,7 @@ from server.agreements.templates import default_template
 from server.api.errors import ApiError, not_found
 from server.api.framework import Api, Ctx, PartyPrincipal
 from server.api.routes.cases import CASE_READERS
-from server.api.routes.sessions import load_session, visible_sessions
+from server.api.routes.sessions import load_session
 from server.models import CaseType, MediationSession, UserRole
 
 api = Api()
@@ -442,7 +443,7 @@ async def judicial_package_status(ctx: Ctx, query: PackageStatusQuery) -> list[P
     ids = [i for i in dict.fromkeys(x.strip() for x in query.sessions.split(",")) if i][:100]
     if not ids:
         return []
-    rows = await ctx.db.scalars(visible_sessions(ctx).where(MediationSession.id.in_(ids)))
+    rows = await ctx.db.scalars(visible_sessions(ctx.staff).where(MediationSession.id.in_(ids)))
     by_id = {s.id: s for s in rows}
     out = []
     for sid in ids:

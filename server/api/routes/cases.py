@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_, select
 
 from server import audit
+from server.access import visible_cases
 from server.api.errors import bad_request, not_found
 from server.api.framework import Api, Ctx
 from server.api.schemas import CaseIn, CaseOut, CasePatch, CaseQuery, PartyIn, PartyOut, PartyPatch
-from server.models import Case, MediationSession, Party, User, UserRole
+from server.models import Case, Party, User, UserRole
 
 api = Api()
 CASE_READERS = (UserRole.judge, UserRole.clerk, UserRole.mediator)
 CASE_WRITERS = (UserRole.judge, UserRole.clerk)
 
 
-def visible_cases(ctx: Ctx) -> Select[Case]:
-    """Judges and clerks see the court's cases; a mediator only the cases assigned to them."""
-    user = ctx.staff
-    stmt = select(Case).where(Case.court_id == user.court_id)
-    if user.role == UserRole.mediator:
-        mediated = select(MediationSession.case_id).where(MediationSession.mediator_id == user.id)
-        stmt = stmt.where(or_(Case.mediator_id == user.id, Case.id.in_(mediated)))
-    return stmt
-
-
 async def load_case(ctx: Ctx, case_id: str) -> Case:
-    case = await ctx.db.scalar(visible_cases(ctx).where(Case.id == case_id))
+    case = await ctx.db.scalar(visible_cases(ctx.staff).where(Case.id == case_id))
     if case is None:
         raise not_found("case")
     return case
@@ -58,7 +49,7 @@ async def _check_mediator(ctx: Ctx, mediator_id: str | None) -> None:
     response=list[CaseOut],
 )
 async def list_cases(ctx: Ctx, query: CaseQuery) -> list[Case]:
-    stmt = visible_cases(ctx)
+    stmt = visible_cases(ctx.staff)
     if query.case_type:
         stmt = stmt.where(Case.case_type == query.case_type)
     if query.q:

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import qrcode
 import qrcode.image.svg
 from aiohttp import web
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from server import audit
+from server.access import visible_sessions
 from server.api.errors import bad_request, conflict, not_found
 from server.api.framework import Api, Ctx
-from server.api.routes.cases import CASE_READERS, CASE_WRITERS, load_case, visible_cases
+from server.api.routes.cases import CASE_READERS, CASE_WRITERS, load_case
 from server.api.schemas import (
     InviteIn,
     InviteLinkOut,
@@ -26,7 +27,6 @@ from server.api.schemas import (
 from server.court_network import service as network_service
 from server.invites import invite_token, issue_invite, join_url
 from server.models import (
-    Case,
     Invite,
     MediationSession,
     SessionParticipant,
@@ -40,18 +40,8 @@ from server.scheduling import schedule_session
 api = Api()
 
 
-def visible_sessions(ctx: Ctx) -> Select[MediationSession]:
-    cases = visible_cases(ctx).with_only_columns(Case.id)
-    stmt = select(MediationSession).where(MediationSession.court_id == ctx.staff.court_id)
-    if ctx.staff.role == UserRole.mediator:
-        stmt = stmt.where(
-            (MediationSession.mediator_id == ctx.staff.id) | MediationSession.case_id.in_(cases)
-        )
-    return stmt
-
-
 async def load_session(ctx: Ctx, session_id: str) -> MediationSession:
-    session = await ctx.db.scalar(visible_sessions(ctx).where(MediationSession.id == session_id))
+    session = await ctx.db.scalar(visible_sessions(ctx.staff).where(MediationSession.id == session_id))
     if session is None:
         raise not_found("session")
     return session
@@ -98,7 +88,7 @@ async def _terminal(ctx: Ctx, terminal_id: str | None) -> Terminal | None:
     response=list[SessionOut],
 )
 async def list_sessions(ctx: Ctx, query: SessionQuery) -> list[MediationSession]:
-    stmt = visible_sessions(ctx)
+    stmt = visible_sessions(ctx.staff)
     if query.date:
         local = datetime.strptime(query.date, "%Y-%m-%d").replace(tzinfo=UTC) - timedelta(hours=8)
         stmt = stmt.where(
