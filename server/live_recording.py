@@ -22,6 +22,7 @@ from recording import recover_interrupted as _recover
 from server import audit
 from server.models import Case, MediationSession, Recording, RecordingStatus
 from server.rtc.publication import PublishedTrack
+from server.server_key import server_key
 from server.state import AppState, StateKey
 from signaling.feature import RoomFeature
 from signaling.room import MAIN, Presence
@@ -53,19 +54,15 @@ def folder_facts(folder: Path) -> tuple[str, int]:
     return digest, sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
-def keys_dir(state: AppState) -> Path:
-    return state.settings.data_dir / "keys"
-
-
 class LiveRecording(RoomFeature):
-    """The recording feature; also holds the server's sealing key (``state.part(RECORDING)``)."""
+    """The recording feature (``state.part(RECORDING)``); it seals with the server's key."""
 
     name = "recording"
 
     def __init__(self, state: AppState, service: SignalingService) -> None:
         self.state = state
         self.service = service
-        self.key = ServerKey.load_or_create(keys_dir(state))
+        self.key = server_key(state)
 
     # --- hooks ------------------------------------------------------------------------------
     async def on_start(self, live: LiveRoom) -> None:

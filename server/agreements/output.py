@@ -30,7 +30,6 @@ from server.agreements.pdf import (
     render,
     zone,
 )
-from server.live_recording import RECORDING
 from server.models import (
     Case,
     Court,
@@ -41,6 +40,7 @@ from server.models import (
     SessionParticipant,
     User,
 )
+from server.server_key import server_key
 from server.state import AppState
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,8 @@ def key_url(state: AppState) -> str:
 
 
 def seal_key(state: AppState) -> ServerKey:
-    """The server's Ed25519 key: the recorder's when recording runs, else the same key file."""
-    recording = state.find(RECORDING)
-    if recording is not None:
-        key: ServerKey = recording.key
-        return key
-    from server.live_recording import keys_dir
-
-    return ServerKey.load_or_create(keys_dir(state))
+    """The server's Ed25519 key, the one that seals recordings too."""
+    return server_key(state)
 
 
 SEAL_LABELS = {seals.ROLE_MEDIATOR: "调解员", seals.ROLE_COURT: "调解专用章"}
@@ -223,9 +217,6 @@ async def latest_sealed_folder(state: AppState, db: AsyncSession, session_id: st
 async def seal_documents(state: AppState, session_id: str, actor: str = "system") -> str | None:
     """Add the effective documents' PDFs and the identity record to the session's sealed folder
     (a new signed manifest revision; ``shared-court verify`` then checks them)."""
-    recording = state.find(RECORDING)
-    if recording is None:
-        return None
     async with state.db.session() as db:
         folder = await latest_sealed_folder(state, db, session_id)
         if folder is None:
@@ -256,7 +247,7 @@ async def seal_documents(state: AppState, session_id: str, actor: str = "system"
         from recording import add_documents
 
         manifest = await asyncio.to_thread(
-            add_documents, folder, recording.key, items, actor=actor, kind="agreement"
+            add_documents, folder, server_key(state), items, actor=actor, kind="agreement"
         )
         for doc in effective:
             doc.sealed_folder = folder.name

@@ -56,7 +56,6 @@ from server.agreements.models import (
     IdentityVerification,
 )
 from server.agreements.output import identity_record, pdf_file, verify_url
-from server.live_recording import RECORDING
 from server.models import (
     Case,
     Court,
@@ -69,6 +68,7 @@ from server.models import (
     SessionParticipant,
     SessionStatus,
 )
+from server.server_key import server_key
 from server.state import AppState
 
 log = logging.getLogger(__name__)
@@ -911,8 +911,7 @@ async def build_package(
 ) -> tuple[Path, dict[str, Any]]:
     """Write the package zip under ``<data_dir>/packages`` (the caller removes it once sent)."""
     g = await gather(state, db, session)
-    recording = state.find(RECORDING)
-    key: ServerKey | None = recording.key if recording is not None else None
+    key: ServerKey | None = server_key(state)
     folder = packages_dir(state)
 
     def run() -> tuple[Path, dict[str, Any]]:
