@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server import client_address
+from server import client_address, heap
 from server.api.errors import error_middleware
 from server.api.framework import Api, openapi_document
 from server.api.routes import (
@@ -25,6 +26,7 @@ from server.api.routes import (
     terminals,
     transcripts,
 )
+from server.background import cancel_and_wait
 from server.config import ConfigError, Settings
 from server.data_dir import make_private
 from server.db import Database
@@ -166,11 +168,16 @@ def create_app(settings: Settings) -> web.Application:
         metrics=Metrics(),
     )
 
+    trimming: list[asyncio.Task[None]] = []
+
     async def on_startup(app: web.Application) -> None:
         await db.migrate()
         await recover_at_startup(app[STATE_KEY], recording.key)
+        trimming.append(asyncio.ensure_future(heap.trim_periodically()))
 
     async def on_cleanup(app: web.Application) -> None:
+        for task in trimming:
+            await cancel_and_wait(task)
         await app[STATE_KEY].login_limiter.aclose()
         await db.close()
 
