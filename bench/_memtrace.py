@@ -13,6 +13,7 @@ Compare two snapshots with `python bench/_memtrace.py --compare A B` (.json or .
 from __future__ import annotations
 
 import collections
+import ctypes
 import gc
 import json
 import os
@@ -29,11 +30,50 @@ sys.path.insert(0, str(HERE.parent))
 
 
 def _object_counts() -> dict[str, int]:
+    """Count per type, "<type> bytes" (shallow sizes) per type, and "big: …" for the largest
+    single containers (a list that grows keeps its count and changes its size)."""
     counts: collections.Counter[str] = collections.Counter()
+    big: list[tuple[int, str]] = []
     for obj in gc.get_objects():
         kind = type(obj)
-        counts[f"{kind.__module__}.{kind.__qualname__}"] += 1
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        size = sys.getsizeof(obj)
+        counts[name] += 1
+        counts[f"{name} bytes"] += size
+        if size > 50_000:
+            try:
+                first = repr(next(iter(obj)))[:80] if hasattr(obj, "__iter__") else ""
+            except Exception:
+                first = "?"
+            big.append((size, f"big: {name} id={id(obj)} len={_len(obj)} first={first}"))
+    for size, label in sorted(big, reverse=True)[:30]:
+        counts[label] = size
     return dict(counts)
+
+
+def _len(obj: object) -> int:
+    try:
+        return len(obj)  # type: ignore[arg-type]
+    except Exception:
+        return -1
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def _malloc_state() -> dict[str, int]:
+    """glibc's own account: bytes in use by C allocations, free but kept, and mmapped."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return {}
+    return {"malloc in use": info.uordblks, "malloc free": info.fordblks,
+            "malloc mmapped": info.hblkhd, "malloc arena": info.arena}
 
 
 def _dump_every(folder: Path, seconds: float, traced: bool) -> None:
@@ -41,7 +81,8 @@ def _dump_every(folder: Path, seconds: float, traced: bool) -> None:
     while True:
         time.sleep(seconds)
         n += 1
-        (folder / f"objects-{n:03d}.json").write_text(json.dumps(_object_counts()))
+        state = {**_malloc_state(), **_object_counts()}
+        (folder / f"objects-{n:03d}.json").write_text(json.dumps(state))
         if traced:
             tracemalloc.take_snapshot().dump(str(folder / f"snapshot-{n:03d}.pickle"))
 
