@@ -9,9 +9,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server.api.errors import ApiError
-from server.api.framework import Ctx, _staff_principal, resolve_invite
 from server.models import Case, MediationSession, Party, SessionParticipant, SessionStatus
+from server.security.principals import (
+    SESSION_COOKIE,
+    LinkRefused,
+    party_from_join_token,
+    staff_from_session_token,
+)
 from server.state import AppState
 from signaling.protocol import SignalingError
 
@@ -36,19 +40,19 @@ class Identity:
 async def authenticate(state: AppState, request: Any, auth: Any) -> Identity:
     auth = auth if isinstance(auth, dict) else {}
     async with state.db.session() as db:
-        ctx = Ctx(request, state, db)
         token = auth.get("token")
         if isinstance(token, str) and token:
             try:
-                principal = await resolve_invite(ctx, token)
-            except ApiError as exc:
+                principal = await party_from_join_token(db, state.signer, token)
+            except LinkRefused as exc:
                 raise SignalingError(exc.code, exc.message) from exc
             participant = principal.participant
             principal.invite.last_used_at = datetime.now(UTC)
             actor = principal.actor
             invite_id: str | None = principal.invite.id
         else:
-            staff = await _staff_principal(ctx) if request is not None else None
+            cookies = getattr(request, "cookies", None) or {}
+            staff = await staff_from_session_token(db, cookies.get(SESSION_COOKIE))
             session_id = auth.get("session_id")
             if staff is None or not isinstance(session_id, str):
                 raise SignalingError(

@@ -3,13 +3,11 @@ same declaration drives validation, error bodies and the OpenAPI document."""
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
@@ -17,62 +15,26 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.api.errors import ApiError, forbidden, from_validation, unauthorized
-from server.models import Invite, SessionParticipant, StaffSession, Terminal, User, UserRole
+from server.models import Terminal, User, UserRole
+from server.security.principals import (
+    API_KEY_PREFIX,
+    SESSION_COOKIE,
+    LinkRefused,
+    PartyPrincipal,
+    Principal,
+    StaffPrincipal,
+    TerminalPrincipal,
+    party_from_join_token,
+    plausible_session_token,
+    staff_from_session_token,
+)
 from server.security.tokens import TokenError
 from server.state import AppState, app_state
 
-SESSION_COOKIE = "sc_session"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 AuthKind = Literal["public", "staff", "terminal", "party"]
-
-
-@dataclass(frozen=True)
-class StaffPrincipal:
-    user: User
-    session: StaffSession
-
-    @property
-    def actor(self) -> str:
-        return f"user:{self.user.id}"
-
-
-@dataclass(frozen=True)
-class TerminalPrincipal:
-    terminal: Terminal
-
-    @property
-    def actor(self) -> str:
-        return f"terminal:{self.terminal.id}"
-
-
-@dataclass(frozen=True)
-class PartyPrincipal:
-    invite: Invite
-    participant: SessionParticipant
-
-    @property
-    def actor(self) -> str:
-        return f"participant:{self.participant.id}"
-
-
-@dataclass(frozen=True)
-class ApiKeyPrincipal:
-    """An external system calling with `Authorization: Bearer sk_…` (see server/court_network/apikeys)."""
-
-    key_id: str
-    court_id: str
-    scopes: frozenset[str]
-
-    @property
-    def actor(self) -> str:
-        return f"apikey:{self.key_id}"
-
-
-API_KEY_PREFIX = "sk_"
-
-Principal = StaffPrincipal | TerminalPrincipal | PartyPrincipal | ApiKeyPrincipal
 
 
 @dataclass
@@ -132,40 +94,16 @@ class RouteSpec:
     scope: str | None = None
 
 
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-# The shape of the session tokens login issues (`secrets.token_urlsafe(32)`, auth.py).
-_SESSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
-
-
 async def _staff_principal(ctx: Ctx) -> StaffPrincipal | None:
     token = ctx.request.cookies.get(SESSION_COOKIE)
-    # A value we cannot have issued is refused without a query: garbage cookies cost nothing.
-    if not token or not _SESSION_TOKEN.fullmatch(token):
-        return None
-    principal = await _lookup_staff_session(ctx.db, token)
+    if not plausible_session_token(token):
+        return None  # garbage cookies cost nothing
+    principal = await staff_from_session_token(ctx.db, token)
     if principal is None:
         # Nothing of the lookup is needed: its connection goes back to the pool now rather than
         # being held through the rest of the request (reading a slow body, the login limiter).
         await ctx.db.rollback()
     return principal
-
-
-async def _lookup_staff_session(db: AsyncSession, token: str) -> StaffPrincipal | None:
-    staff_session = await db.get(StaffSession, _hash_token(token))
-    if staff_session is None:
-        return None
-    expires = staff_session.expires_at
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=UTC)
-    if expires < datetime.now(UTC):
-        return None
-    user = await db.get(User, staff_session.user_id)
-    if user is None or not user.active:
-        return None
-    return StaffPrincipal(user, staff_session)
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -193,21 +131,9 @@ async def _terminal_principal(ctx: Ctx) -> TerminalPrincipal:
 async def resolve_invite(ctx: Ctx, token: str) -> PartyPrincipal:
     """Check a join link: signature, expiry, revocation, and that its participant still exists."""
     try:
-        payload = ctx.state.signer.verify("join", token)
-    except TokenError as exc:
-        code = {"expired": "link_expired"}.get(exc.reason, "link_invalid")
-        raise ApiError(
-            401, code, "链接已失效，请联系书记员 / this link is no longer valid"
-        ) from exc
-    invite = await ctx.db.get(Invite, str(payload.get("inv")))
-    if invite is None or invite.revoked_at is not None:
-        raise ApiError(401, "link_revoked", "链接已失效，请联系书记员 / this link has been revoked")
-    participant = await ctx.db.get(SessionParticipant, invite.participant_id)
-    if participant is None or participant.session_id != payload.get("sid"):
-        raise ApiError(
-            401, "link_invalid", "链接已失效，请联系书记员 / this link is no longer valid"
-        )
-    return PartyPrincipal(invite, participant)
+        return await party_from_join_token(ctx.db, ctx.state.signer, token)
+    except LinkRefused as exc:
+        raise ApiError(401, exc.code, exc.message) from exc
 
 
 class Api:

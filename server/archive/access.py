@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.access import visible_sessions
 from server.api.errors import not_found
-from server.api.framework import Ctx, StaffPrincipal
+from server.api.framework import Ctx
 from server.models import MediationSession, Recording, StaffSession, User, UserRole
+from server.security.principals import StaffPrincipal
 
 READERS = (UserRole.judge, UserRole.clerk, UserRole.mediator)
 # Caucus content is confidential: only these roles may see, stream or export caucus tracks.

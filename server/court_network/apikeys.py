@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from server.api.errors import ApiError, unauthorized
-from server.api.framework import API_KEY_PREFIX, ApiKeyPrincipal, Ctx
+from server.api.framework import Ctx
 from server.court_network.models import ApiKey
+from server.security.principals import API_KEY_PREFIX, ApiKeyPrincipal
 
 SCOPES = {
     "intakes:read": "list and read intakes, their transitions and attachments' metadata",

@@ -14,13 +14,7 @@ from sqlalchemy import Select, func, insert, literal, select
 from server import audit
 from server.access import visible_cases
 from server.api.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
-from server.api.framework import (
-    Api,
-    ApiKeyPrincipal,
-    Ctx,
-    StaffPrincipal,
-    TerminalPrincipal,
-)
+from server.api.framework import Api, Ctx
 from server.court_network import service
 from server.court_network.files import (
     EVIDENCE_TYPES,
@@ -84,6 +78,7 @@ from server.models import (
     utcnow,
 )
 from server.scheduling import schedule_session
+from server.security.principals import ApiKeyPrincipal, StaffPrincipal, TerminalPrincipal
 from server.security.tokens import TokenError
 from server.state import StateKey
 

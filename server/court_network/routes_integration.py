@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from server import audit
 from server.api.errors import ApiError, bad_request, not_found
-from server.api.framework import Api, Ctx, TerminalPrincipal
+from server.api.framework import Api, Ctx
 from server.court_network import importer, service, stats
 from server.court_network.apikeys import hash_key, new_key
 from server.court_network.egress import EgressRefused, check_target
@@ -52,6 +52,7 @@ from server.court_network.schemas import (
 )
 from server.models import CaseType, Terminal, User, UserRole
 from server.security.passwords import hash_password
+from server.security.principals import TerminalPrincipal
 from server.security.tokens import TokenError
 
 api = Api()

@@ -12,10 +12,11 @@ from sqlalchemy import delete, select
 
 from server import audit
 from server.api.errors import ApiError, unauthorized
-from server.api.framework import SESSION_COOKIE, Api, Ctx, StaffPrincipal, _hash_token
+from server.api.framework import Api, Ctx
 from server.api.schemas import LoginIn, MeOut, UserOut
 from server.models import StaffSession, User
 from server.security.passwords import verify_password
+from server.security.principals import SESSION_COOKIE, StaffPrincipal, hash_token
 
 api = Api()
 
@@ -84,7 +85,7 @@ async def login(ctx: Ctx, body: LoginIn) -> MeOut | web.Response:
     token = secrets.token_urlsafe(32)
     hours = ctx.state.settings.staff_session_hours
     staff_session = StaffSession(
-        token_hash=_hash_token(token),
+        token_hash=hash_token(token),
         user_id=user.id,
         csrf_token=secrets.token_urlsafe(24),
         expires_at=datetime.now(UTC) + timedelta(hours=hours),

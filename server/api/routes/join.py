@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 from server import audit
 from server.api.errors import ApiError
-from server.api.framework import Api, Ctx, PartyPrincipal
+from server.api.framework import Api, Ctx
 from server.api.schemas import IceServerOut, JoinOut, JoinSessionOut, ParticipantOut
 from server.models import Case, Court, MediationSession, SessionStatus, Terminal
 from server.rtc.turn_credentials import ice_credentials
+from server.security.principals import PartyPrincipal
 
 api = Api()
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from server import audit
 from server.api.errors import ApiError, not_found
-from server.api.framework import Api, Ctx, TerminalPrincipal
+from server.api.framework import Api, Ctx
 from server.api.routes.auth import refusal, too_many_attempts
 from server.api.schemas import (
     JoinSessionOut,
@@ -36,6 +36,7 @@ from server.models import (
     UserRole,
 )
 from server.security.passwords import hash_password, verify_password
+from server.security.principals import TerminalPrincipal
 
 api = Api()
 ADMIN = (UserRole.admin,)

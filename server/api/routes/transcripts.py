@@ -25,7 +25,7 @@ from sqlalchemy import select
 from recording import add_documents
 from server import audit
 from server.api.errors import ApiError, bad_request, forbidden, not_found
-from server.api.framework import Api, Ctx, PartyPrincipal
+from server.api.framework import Api, Ctx
 from server.live_recording import RECORDING, folder_facts
 from server.live_transcript import TRANSCRIPT
 from server.models import (
@@ -48,6 +48,7 @@ from server.record_export import (
     load_record,
     render,
 )
+from server.security.principals import PartyPrincipal
 
 api = Api()
 
