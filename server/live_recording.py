@@ -24,9 +24,10 @@ from server.models import Case, MediationSession, Recording, RecordingStatus
 from server.rtc.publication import PublishedTrack
 from server.server_key import server_key
 from server.state import AppState, StateKey
+from signaling.context import RoomContext
 from signaling.feature import RoomFeature
+from signaling.live_room import LiveRoom
 from signaling.room import MAIN, Presence
-from signaling.service import LiveRoom, SignalingService
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class LiveRecording(RoomFeature):
 
     name = "recording"
 
-    def __init__(self, state: AppState, service: SignalingService) -> None:
+    def __init__(self, state: AppState, service: RoomContext) -> None:
         self.state = state
         self.service = service
         self.key = server_key(state)
@@ -200,7 +201,7 @@ class LiveRecording(RoomFeature):
         payload = {"reason": failure.reason, "message": failure.message}
         for m in live.room.members.values():
             if m.kind in ("mediator", "clerk") and m.sid is not None:
-                await self.service.sio.emit("recording_alert", payload, to=m.sid)
+                await self.service.emit("recording_alert", payload, m.sid)
         await self.service.log_event(
             live,
             "recording.failure",

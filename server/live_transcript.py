@@ -36,9 +36,10 @@ from server.models import (
 )
 from server.rtc.publication import PublishedTrack
 from server.state import AppState, StateKey
+from signaling.context import RoomContext
 from signaling.feature import RoomFeature
+from signaling.live_room import LiveRoom
 from signaling.room import MAIN, Presence
-from signaling.service import LiveRoom, SignalingService
 from transcript import (
     FasterWhisperRecognizer,
     ModelError,
@@ -185,7 +186,7 @@ class TranscriptRoomState:
 class LiveTranscript(RoomFeature):
     name = "transcript"
 
-    def __init__(self, state: AppState, service: SignalingService) -> None:
+    def __init__(self, state: AppState, service: RoomContext) -> None:
         self.state = state
         self.service = service
 
@@ -276,7 +277,7 @@ class LiveTranscript(RoomFeature):
         }
         for m in live.room.members.values():
             if m.kind in ("mediator", "clerk") and m.sid is not None:
-                await self.service.sio.emit("transcript_alert", payload, to=m.sid)
+                await self.service.emit("transcript_alert", payload, m.sid)
         await self.service.log_event(
             live, "transcription.unavailable", "system", message=message[:500]
         )
@@ -392,7 +393,7 @@ class LiveTranscript(RoomFeature):
             member_group, joined_at = since.get(m.pid, (group, 0.0))
             if member_group != group or joined_at > segment.end:
                 continue  # joined the group after these words were said
-            await self.service.sio.emit("caption", payload, to=m.sid)
+            await self.service.emit("caption", payload, m.sid)
 
     async def push_update(self, session_id: str, document: str, segment: dict[str, Any]) -> None:
         """A clerk's correction, pushed to the clerks in the live room (if it is live here)."""
@@ -402,6 +403,6 @@ class LiveTranscript(RoomFeature):
         for m in live.room.members.values():
             if m.kind in EDITOR_KINDS and m.connected and m.sid is not None:
                 with contextlib.suppress(Exception):
-                    await self.service.sio.emit(
-                        "transcript_update", {"document": document, "segment": segment}, to=m.sid
+                    await self.service.emit(
+                        "transcript_update", {"document": document, "segment": segment}, m.sid
                     )

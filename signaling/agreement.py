@@ -33,11 +33,12 @@ from server.agreements.models import AgreementDocument, DocStatus
 from server.models import Court, SessionParticipant
 from server.state import AppState, StateKey
 from signaling import protocol as p
+from signaling.context import RoomContext
 from signaling.feature import EventHandler, RoomFeature
 from signaling.identity import Identity
+from signaling.live_room import LiveRoom
 from signaling.protocol import SignalingError
 from signaling.room import MAIN, STAFF_KINDS, Member, Presence
-from signaling.service import LiveRoom, SignalingService
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def _error(exc: docs.AgreementError) -> SignalingError:
 class AgreementFeature(RoomFeature):
     name = "agreement"
 
-    def __init__(self, state: AppState, service: SignalingService) -> None:
+    def __init__(self, state: AppState, service: RoomContext) -> None:
         self.state = state
         self.service = service
 

@@ -20,7 +20,7 @@ from signaling import protocol as p
 
 if TYPE_CHECKING:
     from server.rtc.publication import PublishedTrack
-    from signaling.service import LiveRoom
+    from signaling.live_room import LiveRoom
 
 # A client event's payload model and handler (sid, identity, parsed event) -> ack fields.
 EventHandler = tuple[type[p.Event], Callable[..., Awaitable[Any]]]

@@ -26,11 +26,12 @@ from server.agreements.models import IdentityVerification, VerifyMethod
 from server.models import SessionParticipant, Terminal
 from server.state import AppState, StateKey
 from signaling import protocol as p
+from signaling.context import RoomContext
 from signaling.feature import EventHandler, RoomFeature
 from signaling.identity import Identity
+from signaling.live_room import LiveRoom
 from signaling.protocol import SignalingError
 from signaling.room import STAFF_KINDS, Member, Presence
-from signaling.service import LiveRoom, SignalingService
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def room_view(row: IdentityVerification) -> dict[str, Any]:
 class IdentityCheck(RoomFeature):
     name = "identity_check"
 
-    def __init__(self, state: AppState, service: SignalingService, required: bool) -> None:
+    def __init__(self, state: AppState, service: RoomContext, required: bool) -> None:
         self.state = state
         self.service = service
         self.required = required

@@ -12,9 +12,8 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import socketio
 from aiortc import RTCIceServer
@@ -33,6 +32,7 @@ from signaling.audit_batch import AuditBatch
 from signaling.connections import ConnectionGuard
 from signaling.feature import RoomFeature
 from signaling.identity import Identity, authenticate
+from signaling.live_room import LiveRoom, ServerGap
 from signaling.protocol import SignalingError
 from signaling.room import STAFF_KINDS, Member, Presence, Room
 from signaling.room_state import dump_room, restore_room, was_recording
@@ -40,55 +40,6 @@ from signaling.routing import LocalRouter, RedisRouter, RoomRouter
 from signaling.throttle import EventThrottle
 
 log = logging.getLogger(__name__)
-
-
-FeatureState = TypeVar("FeatureState")
-
-
-@dataclass(frozen=True)
-class ServerGap:
-    """The server was down from `start` to `end` while this room was live (服务器中断)."""
-
-    start: datetime
-    end: datetime
-    clean: bool  # a SIGTERM shutdown (True) or a crash (False: start is the last heartbeat)
-
-    def details(self) -> dict[str, Any]:
-        return {
-            "gap_start": self.start.isoformat(),
-            "gap_end": self.end.isoformat(),
-            "gap_seconds": round((self.end - self.start).total_seconds(), 1),
-            "cause": "server_shutdown" if self.clean else "server_crash",
-        }
-
-
-@dataclass
-class LiveRoom:
-    room: Room
-    media: MediaRoom
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    grace_tasks: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
-    # Set when the room was restored after a server restart.
-    resumed_gap: ServerGap | None = None
-    # Staff told about that restart (room_notice), so each is told once.
-    gap_told: set[str] = field(default_factory=set)
-    # A save of the durable state is scheduled (coalesces the saves of one burst of changes).
-    save_pending: bool = False
-    # Each feature's own typed state for this room (`state_of`), keyed by its class.
-    feature_state: dict[type[Any], Any] = field(default_factory=dict)
-    # Participant ids who switched their live captions off (`captions` event).
-    captions_off: set[str] = field(default_factory=set)
-
-    @property
-    def session_id(self) -> str:
-        return self.room.session_id
-
-    def state_of(self, cls: type[FeatureState]) -> FeatureState:
-        """This room's instance of a feature's state class (created empty on first use)."""
-        found = self.feature_state.get(cls)
-        if found is None:
-            found = self.feature_state[cls] = cls()
-        return cast(FeatureState, found)
 
 
 class _MediaObserver(MediaRoomObserver):

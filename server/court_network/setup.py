@@ -19,7 +19,7 @@ from server.state import AppState
 from signaling.feature import RoomFeature
 
 if TYPE_CHECKING:
-    from signaling.service import LiveRoom
+    from signaling.live_room import LiveRoom
 
 log = logging.getLogger(__name__)
 

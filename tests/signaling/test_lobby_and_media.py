@@ -141,7 +141,7 @@ async def test_sync_media_survives_a_peer_removed_while_it_awaits(harness: Harne
     room for that peer: UnknownParticipantError out of the disconnect handler."""
     from server.app import SIGNALING_KEY
     from server.rtc import MediaConfig, MediaRoom
-    from signaling.service import LiveRoom
+    from signaling.live_room import LiveRoom
 
     service = harness.app[SIGNALING_KEY]
     media = MediaRoom("race", MediaConfig())
