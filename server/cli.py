@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from server import allocator
 from server.config import ConfigError, Settings, load_settings
 
 DESCRIPTION = """共享法庭 — 视频调解服务器 / Shared Court video mediation server.
@@ -113,10 +114,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.http_limits import serve
 
     settings = _settings(args, host=args.host, port=args.port)
+    try:
+        # Before anything starts a thread or opens a socket: this may re-execute the process.
+        allocator.ensure(settings.allocator)
+    except allocator.AllocatorError as exc:
+        raise ConfigError(f"配置无效 / invalid configuration: {exc}") from exc
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = create_app(settings)
+    logging.getLogger(__name__).info("C allocator: %s", allocator.running())
     message = (
         f"共享法庭服务已启动 / Shared Court listening on http://{settings.host}:{settings.port}"
     )

@@ -11,7 +11,7 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -63,6 +63,9 @@ class Settings(BaseModel):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
     cookie_secure: bool = False
+    # The C allocator `serve` runs on: jemalloc when installed ("auto"), required ("jemalloc"),
+    # or the C library's own ("system"); see server/allocator.py.
+    allocator: Literal["auto", "jemalloc", "system"] = "auto"
     # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client: set it to
     # the proxy's address when the court runs behind nginx, or every per-address limit counts
     # the whole court as one client.
