@@ -76,6 +76,22 @@ def _malloc_state() -> dict[str, int]:
             "malloc mmapped": info.hblkhd, "malloc arena": info.arena}
 
 
+def _malloc_info(path: Path) -> None:
+    """glibc's per-heap report (each thread arena apart), as XML."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.fopen.restype = ctypes.c_void_p
+        libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        libc.fclose.argtypes = [ctypes.c_void_p]
+        fp = libc.fopen(str(path).encode(), b"w")
+        if fp:
+            libc.malloc_info(0, fp)
+            libc.fclose(fp)
+    except (OSError, AttributeError):
+        pass
+
+
 def _dump_every(folder: Path, seconds: float, traced: bool) -> None:
     n = 0
     while True:
@@ -83,6 +99,7 @@ def _dump_every(folder: Path, seconds: float, traced: bool) -> None:
         n += 1
         state = {**_malloc_state(), **_object_counts()}
         (folder / f"objects-{n:03d}.json").write_text(json.dumps(state))
+        _malloc_info(folder / f"malloc-{n:03d}.xml")
         if traced:
             tracemalloc.take_snapshot().dump(str(folder / f"snapshot-{n:03d}.pickle"))
 
