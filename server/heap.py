@@ -6,7 +6,8 @@ and the recorders free millions of short-lived buffers of every size from severa
 glibc keeps the freed chunks inside its heaps instead of returning them, so the process's
 resident size crept upwards for as long as a room lasted. `malloc_trim(0)` releases the free
 pages of every heap (madvise), costs a few milliseconds, and is a no-op where there is no
-glibc.
+glibc. It halved the growth; running on jemalloc (server/allocator.py, the default where it is
+installed) stopped it, and this then has little left to return.
 """
 
 from __future__ import annotations
