@@ -79,6 +79,7 @@ from server.models import (
 )
 from server.scheduling import schedule_session
 from server.security.principals import ApiKeyPrincipal, StaffPrincipal, TerminalPrincipal
+from server.security.ratelimit import Attempt
 from server.security.tokens import TokenError
 from server.state import StateKey
 
@@ -882,9 +883,13 @@ async def _own_intake(ctx: Ctx) -> Intake:
     return intake
 
 
-async def _throttle(ctx: Ctx, key: str) -> None:
-    if await ctx.state.login_limiter.retry_after(key) > 0:
+async def _count_attempt(ctx: Ctx, *keys: str) -> Attempt:
+    """Count one attempt against every key before anything is evaluated, in one step with the
+    check (as login does): parallel guesses cannot all pass the check before one is counted."""
+    attempt = await ctx.state.login_limiter.acquire(keys)
+    if not attempt.granted:
         raise ApiError(429, "rate_limited", "尝试次数过多，请稍后再试 / too many attempts")
+    return attempt
 
 
 @api.route(
@@ -898,8 +903,8 @@ async def _throttle(ctx: Ctx, key: str) -> None:
     status=201,
 )
 async def online_intake(ctx: Ctx, body: IntakeIn) -> OnlineIntakeOut:
-    key = f"intake-ip:{ctx.ip}"
-    await _throttle(ctx, key)
+    # Each submission counts towards the per-address limit (spam), successful or not.
+    await _count_attempt(ctx, f"intake-ip:{ctx.ip}")
     if body.shared_court_id is None:
         raise bad_request(
             "请选择共享法庭 / shared_court_id is required online", code="shared_court_required"
@@ -908,8 +913,6 @@ async def online_intake(ctx: Ctx, body: IntakeIn) -> OnlineIntakeOut:
     if shared is None or not shared.active:
         raise bad_request("共享法庭无效 / unknown shared_court_id", code="invalid_shared_court")
     await _court_area(ctx, body.area_id, shared.court_id)
-    # Each submission counts towards the per-address limit (spam), successful or not.
-    await ctx.state.login_limiter.hit(key)
     intake = await service.create_intake(
         ctx.db,
         ctx.state,
@@ -990,9 +993,8 @@ def _digits(phone: str) -> str:
     response=LookupOut,
 )
 async def lookup(ctx: Ctx, body: LookupIn) -> LookupOut:
-    ip_key, no_key = f"lookup-ip:{ctx.ip}", f"lookup-no:{body.number}"
-    await _throttle(ctx, ip_key)
-    await _throttle(ctx, no_key)
+    # A failed lookup counts against the address and the number; a match is taken back.
+    attempt = await _count_attempt(ctx, f"lookup-ip:{ctx.ip}", f"lookup-no:{body.number}")
     intake = await ctx.db.scalar(select(Intake).where(Intake.number == body.number))
     phone = _digits(body.phone)
     ok = (
@@ -1001,13 +1003,12 @@ async def lookup(ctx: Ctx, body: LookupIn) -> LookupOut:
         and phone in (_digits(intake.applicant_phone), _digits(intake.respondent_phone))
     )
     if intake is None or not ok:
-        await ctx.state.login_limiter.hit(ip_key)
-        await ctx.state.login_limiter.hit(no_key)
         raise ApiError(
             404,
             "not_found",
             "未找到匹配的案件，请核对编号和手机号 / no matching case for this number and phone",
         )
+    await ctx.state.login_limiter.refund(attempt)
     updated = await ctx.db.scalar(
         select(func.max(IntakeTransition.at)).where(IntakeTransition.intake_id == intake.id)
     )

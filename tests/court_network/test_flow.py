@@ -223,6 +223,43 @@ async def test_lookup_same_answer_and_rate_limit(h2: Any) -> None:
     assert blocked.status == 429
 
 
+async def test_parallel_lookup_guesses_cannot_outrun_the_limit(
+    h2: Any, monkeypatch: Any
+) -> None:
+    """The lookup checked the limit first and counted a failure after the phone was compared,
+    so guesses sent at once all passed the check (as logins did, #13 item 3): now each is
+    counted before anything is compared."""
+    import asyncio
+
+    from server.court_network import routes_core
+
+    h, n = h2
+    i = await ok_json(
+        await n.clerk.post("/api/network/intakes", json=intake_body(shared_court_id=n.village)), 201
+    )
+    compared = 0
+    plain_digits = routes_core._digits
+
+    def counting_digits(phone: str) -> str:
+        nonlocal compared
+        compared += 1
+        return plain_digits(phone)
+
+    monkeypatch.setattr(routes_core, "_digits", counting_digits)
+    anon = await h.anon()
+
+    async def guess(k: int) -> int:
+        resp = await anon.post(
+            "/api/network/lookup", json={"number": i["number"], "phone": f"1390000{k:04d}"}
+        )
+        return resp.status
+
+    statuses = await asyncio.gather(*(guess(k) for k in range(30)))
+    limit = h.app[STATE_KEY].settings.login_max_failures
+    assert statuses.count(404) == limit and statuses.count(429) == 30 - limit, statuses
+    assert compared <= limit * 3  # the guessed phone and the intake's two, per evaluated guess
+
+
 async def test_attachments_limits_and_bad_files(h2: Any) -> None:
     _h, n = h2
     i = await ok_json(
