@@ -183,6 +183,9 @@ async def upload_education_media(ctx: Ctx) -> EducationItem:
     ctx.require_court(item.court_id)
     if item.kind != "video":
         raise bad_request("文章不需要视频 / only video items take media", code="not_video")
+    # Up to 200 MiB from a court PC may take minutes: end the transaction so no pooled
+    # connection waits on the upload (the item stays loaded); the update is a second, short one.
+    await ctx.db.commit()
     stored = await receive_file(
         ctx.request,
         ctx.state.settings.data_dir,

@@ -347,3 +347,49 @@ async def test_oversized_upload_is_refused_413_and_leaves_no_file(serve: Serve) 
         ) as r:
             assert r.status == 201, await r.text()
     assert await srv.stored() == 1
+
+
+async def test_a_staff_video_upload_holds_no_database_connection_while_it_streams(
+    serve: Serve,
+) -> None:
+    """The 普法 video upload (up to 200 MiB from a court PC) kept its request's database
+    connection for as long as the body took; a few slow uploads held the pool."""
+    srv = await serve(http_body_rate_grace_seconds=30.0, http_body_min_rate_bytes=1)
+    await seed_staff(srv.app)
+    from tests.conftest import PASSWORD
+
+    # unsafe: keep cookies of an IP address host (127.0.0.1)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(srv.url + "/api/auth/login",
+                             json={"username": "clerk_a", "password": PASSWORD}) as resp:
+            assert resp.status == 200, await resp.text()
+            csrf = (await resp.json())["csrf_token"]
+        cookie = "; ".join(f"{c.key}={c.value}" for c in http.cookie_jar)
+        async with http.post(srv.url + "/api/network/education", headers={"X-CSRF-Token": csrf},
+                             json={"kind": "video", "title": "调解小课堂"}) as resp:
+            assert resp.status == 201, await resp.text()
+            item = (await resp.json())["id"]
+    video = b"\x1a\x45\xdf\xa3" + b"\x00" * 4000  # a WebM (EBML) header, then padding
+    body = (
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"课.webm\"\r\n"
+        "Content-Type: video/webm\r\n\r\n"
+    ).encode() + video + f"\r\n--{BOUNDARY}--\r\n".encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write((
+        f"POST /api/network/education/{item}/media HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Cookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body[:200])
+    await writer.drain()
+    pool = srv.app[STATE_KEY].db.engine.sync_engine.pool
+    try:
+        await asyncio.sleep(1.0)  # the handler is reading the body, which has not all come
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        writer.write(body[200:])
+        await writer.drain()
+        status, _headers, payload = await asyncio.wait_for(read_response(reader), 10)
+        assert status == 200, payload
+        assert json.loads(payload)["media_type"] == "video/webm"
+    finally:
+        writer.close()
