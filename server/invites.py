@@ -11,14 +11,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Invite, ParticipantKind, SessionParticipant
+from server.models import Invite, ParticipantKind, SessionParticipant, as_utc
 from server.security.tokens import TokenSigner
 
 
 def invite_token(signer: TokenSigner, invite: Invite) -> str:
-    expires = invite.expires_at
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=UTC)
+    expires = as_utc(invite.expires_at)
     payload = {
         "inv": invite.id,
         "sid": invite.session_id,

@@ -27,6 +27,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(at: datetime) -> datetime:
+    """A datetime read back from a column that is not `UTCDateTime`: naive means UTC (what
+    SQLite hands back); `astimezone` would read it as the machine's local time."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 

@@ -37,6 +37,7 @@ from server.models import (
     PartyRole,
     SessionParticipant,
     User,
+    as_utc,
 )
 
 MAX_SIGNATURE_BYTES = 48 * 1024
@@ -325,19 +326,14 @@ async def owed_signatures(db: AsyncSession, doc: AgreementDocument) -> list[str]
             AgreementSignature.voided_at.is_not(None),
         )
     )
-    since = _aware(doc.requested_at)
+    since = as_utc(doc.requested_at)
     voided = {
         r.participant_id
         for r in rows
-        if r.void_reason != WITHDRAWN and r.voided_at is not None and _aware(r.voided_at) >= since
+        if r.void_reason != WITHDRAWN and r.voided_at is not None and as_utc(r.voided_at) >= since
     }
     signed = {s.participant_id for s in await active_signatures(db, doc)}
     return [pid for pid in doc.signers if pid in voided and pid not in signed]
-
-
-def _aware(at: datetime) -> datetime:
-    # SQLite hands back naive datetimes (stored as UTC).
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def decode_signature(data: str) -> bytes:

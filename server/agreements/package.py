@@ -67,6 +67,7 @@ from server.models import (
     RecordingStatus,
     SessionParticipant,
     SessionStatus,
+    as_utc,
 )
 from server.server_key import server_key
 from server.state import AppState
@@ -110,11 +111,6 @@ def court_zone(court: Court | None) -> ZoneInfo:
         return ZoneInfo(DEFAULT_ZONE)
 
 
-def _aware(at: datetime) -> datetime:
-    # SQLite hands back naive datetimes (stored as UTC).
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
 def zone_label(zone: ZoneInfo, at: datetime | None = None) -> str:
     offset = (at or datetime.now(UTC)).astimezone(zone).strftime("%z")
     return f"{zone.key}，UTC{offset[:3]}:{offset[3:]}"
@@ -124,13 +120,13 @@ def local_text(at: datetime | None, zone: ZoneInfo, *, seconds: bool = False) ->
     """``2026年05月01日 14:30（Asia/Shanghai，UTC+08:00）``: a time as a reader states it."""
     if at is None:
         return ""
-    when = _aware(at).astimezone(zone)
+    when = as_utc(at).astimezone(zone)
     clock = "%H:%M:%S" if seconds else "%H:%M"
     return when.strftime(f"%Y年%m月%d日 {clock}") + f"（{zone_label(zone, when)}）"
 
 
 def local_iso(at: datetime | None, zone: ZoneInfo) -> str | None:
-    return _aware(at).astimezone(zone).isoformat(timespec="seconds") if at is not None else None
+    return as_utc(at).astimezone(zone).isoformat(timespec="seconds") if at is not None else None
 
 
 # --- availability ---------------------------------------------------------------------------
@@ -186,7 +182,7 @@ def package_status_of(
     sealed = [
         r for r in recordings if r.status in (RecordingStatus.sealed, RecordingStatus.interrupted)
     ]
-    ended = _aware(session.ended_at) if session.ended_at else None
+    ended = as_utc(session.ended_at) if session.ended_at else None
     if (
         sealed
         and not doc.sealed_folder
@@ -520,7 +516,7 @@ def _period(session: MediationSession, zone: ZoneInfo) -> str:
     text = local_text(start, zone)
     if session.ended_at is None:
         return text
-    begin, end = _aware(start).astimezone(zone), _aware(session.ended_at).astimezone(zone)
+    begin, end = as_utc(start).astimezone(zone), as_utc(session.ended_at).astimezone(zone)
     if begin.date() == end.date():
         head, _, tail = text.partition("（")
         return f"{head} 至 {end.strftime('%H:%M')}（{tail}"

@@ -20,13 +20,14 @@ import html
 import io
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import qrcode
 
 from server.agreements.models import DocKind
 from server.agreements.seal import seal_svg
+from server.models import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -107,19 +108,14 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TIMEZONE)
 
 
-def _aware(at: datetime) -> datetime:
-    # A naive time here is UTC (what SQLite hands back); astimezone would read it as local.
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
 def utc_offset(at: datetime, tz: ZoneInfo) -> str:
-    offset = _aware(at).astimezone(tz).strftime("%z")  # +0800
+    offset = as_utc(at).astimezone(tz).strftime("%z")  # +0800
     return f"UTC{offset[:3]}:{offset[3:]}"
 
 
 def fmt_time(at: datetime, tz: ZoneInfo) -> str:
     """A time as the document states it: local wall time and its offset (DST-proof)."""
-    local = _aware(at).astimezone(tz)
+    local = as_utc(at).astimezone(tz)
     return f"{local:%Y-%m-%d %H:%M:%S}（{utc_offset(at, tz)}）"
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Invite, SessionParticipant, StaffSession, Terminal, User
+from server.models import Invite, SessionParticipant, StaffSession, Terminal, User, as_utc
 from server.security.tokens import TokenError, TokenSigner
 
 # The staff session cookie, set by login.
@@ -97,10 +97,7 @@ async def staff_from_session_token(db: AsyncSession, token: str | None) -> Staff
     staff_session = await db.get(StaffSession, hash_token(token))
     if staff_session is None:
         return None
-    expires = staff_session.expires_at
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=UTC)
-    if expires < datetime.now(UTC):
+    if as_utc(staff_session.expires_at) < datetime.now(UTC):
         return None
     user = await db.get(User, staff_session.user_id)
     if user is None or not user.active:
