@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import audit
 from server.invites import ROLE_LABELS_ZH
 from server.models import (
     Case,
@@ -98,3 +99,24 @@ async def schedule_session(
     await db.flush()
     await db.refresh(session, ["participants"])
     return session
+
+
+def record_scheduled(
+    db: AsyncSession, session: MediationSession, *, actor: str, ip: str = "",
+    via: str | None = None,
+) -> None:
+    """The audit row of a scheduled session, the same whichever way it was booked (the
+    clerk's console, or `via="terminal"` from a village terminal's booking)."""
+    details: dict[str, str] = {"via": via} if via else {}
+    audit.record(
+        db,
+        actor=actor,
+        action="session.schedule",
+        court_id=session.court_id,
+        target=session.id,
+        session_id=session.id,
+        ip=ip,
+        case_id=session.case_id,
+        scheduled_at=session.scheduled_at.isoformat(),
+        **details,
+    )

@@ -77,7 +77,7 @@ from server.models import (
     new_id,
     utcnow,
 )
-from server.scheduling import schedule_session
+from server.scheduling import record_scheduled, schedule_session
 from server.security.principals import ApiKeyPrincipal, StaffPrincipal, TerminalPrincipal
 from server.security.ratelimit import Attempt
 from server.security.tokens import TokenError
@@ -1186,18 +1186,7 @@ async def terminal_booking(ctx: Ctx, body: BookingIn) -> BookingOut:
         duration_minutes=body.duration_minutes,
         created_by=None,
     )
-    audit.record(
-        ctx.db,
-        actor=ctx.actor,
-        action="session.schedule",
-        court_id=session.court_id,
-        target=session.id,
-        session_id=session.id,
-        ip=ctx.ip,
-        case_id=case.id,
-        scheduled_at=session.scheduled_at.isoformat(),
-        via="terminal",
-    )
+    record_scheduled(ctx.db, session, actor=ctx.actor, ip=ctx.ip, via="terminal")
     await service.on_session_scheduled(ctx.db, ctx.state, session, ctx.actor)
     return BookingOut(
         session_id=session.id,

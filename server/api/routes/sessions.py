@@ -35,7 +35,7 @@ from server.models import (
     User,
     UserRole,
 )
-from server.scheduling import schedule_session
+from server.scheduling import record_scheduled, schedule_session
 
 api = Api()
 
@@ -143,17 +143,7 @@ async def create_session(ctx: Ctx, body: SessionIn) -> MediationSession:
         record_caucus=body.record_caucus,
         created_by=ctx.staff.id,
     )
-    audit.record(
-        ctx.db,
-        actor=ctx.actor,
-        action="session.schedule",
-        court_id=session.court_id,
-        target=session.id,
-        session_id=session.id,
-        ip=ctx.ip,
-        case_id=case.id,
-        scheduled_at=session.scheduled_at.isoformat(),
-    )
+    record_scheduled(ctx.db, session, actor=ctx.actor, ip=ctx.ip)
     await network_service.on_session_scheduled(ctx.db, ctx.state, session, ctx.actor)
     return session
 
