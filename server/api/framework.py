@@ -8,13 +8,13 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.api.errors import ApiError, forbidden, from_validation, unauthorized
+from server.api.errors import ApiError, forbidden, from_validation, not_found, unauthorized
 from server.models import Terminal, User, UserRole
 from server.security.principals import (
     API_KEY_PREFIX,
@@ -35,6 +35,13 @@ CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 AuthKind = Literal["public", "staff", "terminal", "party"]
+
+
+class _CourtRow(Protocol):
+    court_id: str
+
+
+CourtRowT = TypeVar("CourtRowT", bound=_CourtRow)
 
 
 @dataclass
@@ -66,6 +73,15 @@ class Ctx:
         """Staff may only touch their own court's data; 404 hides other courts' ids."""
         if not isinstance(self.principal, StaffPrincipal) or self.staff.court_id != court_id:
             raise ApiError(404, "not_found", "未找到 / not found")
+
+    async def court_row(self, model: type[CourtRowT], row_id: str, what: str) -> CourtRowT:
+        """The row `row_id` of `model` if it belongs to the caller's court; otherwise 404, the
+        same answer as for an id that does not exist (other courts' ids leak nothing)."""
+        row = await self.db.get(model, row_id)
+        if row is None:
+            raise not_found(what)
+        self.require_court(row.court_id)
+        return row
 
     def require_role(self, *roles: UserRole) -> None:
         if not isinstance(self.principal, StaffPrincipal) or self.staff.role not in roles:

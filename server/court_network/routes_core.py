@@ -269,10 +269,7 @@ async def create_area(ctx: Ctx, body: AreaIn) -> Area:
     response=AreaOut,
 )
 async def update_area(ctx: Ctx, body: AreaPatch) -> Area:
-    area = await ctx.db.get(Area, ctx.match("area_id"))
-    if area is None:
-        raise not_found("area")
-    ctx.require_court(area.court_id)
+    area = await ctx.court_row(Area, ctx.match("area_id"), "area")
     changes = body.model_dump(exclude_unset=True)
     for k, v in changes.items():
         if v is None and k == "name":
@@ -345,11 +342,7 @@ async def create_shared_court(ctx: Ctx, body: SharedCourtIn) -> SharedCourtOut:
 
 
 async def _load_shared_court(ctx: Ctx) -> SharedCourt:
-    court = await ctx.db.get(SharedCourt, ctx.match("shared_court_id"))
-    if court is None:
-        raise not_found("shared court")
-    ctx.require_court(court.court_id)
-    return court
+    return await ctx.court_row(SharedCourt, ctx.match("shared_court_id"), "shared court")
 
 
 @api.route(

@@ -177,10 +177,7 @@ async def create_education(ctx: Ctx, body: EducationIn) -> EducationItem:
     response=EducationOut,
 )
 async def upload_education_media(ctx: Ctx) -> EducationItem:
-    item = await ctx.db.get(EducationItem, ctx.match("item_id"))
-    if item is None:
-        raise not_found("education item")
-    ctx.require_court(item.court_id)
+    item = await ctx.court_row(EducationItem, ctx.match("item_id"), "education item")
     if item.kind != "video":
         raise bad_request("文章不需要视频 / only video items take media", code="not_video")
     # Up to 200 MiB from a court PC may take minutes: end the transaction so no pooled
@@ -385,10 +382,7 @@ async def create_api_key(ctx: Ctx, body: ApiKeyIn) -> ApiKeyCreatedOut:
     response=ApiKeyOut,
 )
 async def revoke_api_key(ctx: Ctx) -> ApiKey:
-    key = await ctx.db.get(ApiKey, ctx.match("key_id"))
-    if key is None:
-        raise not_found("api key")
-    ctx.require_court(key.court_id)
+    key = await ctx.court_row(ApiKey, ctx.match("key_id"), "api key")
     if key.revoked_at is None:
         key.revoked_at = datetime.now(UTC)
         audit.record(
@@ -462,11 +456,7 @@ async def create_webhook(ctx: Ctx, body: WebhookIn) -> WebhookCreatedOut:
 
 
 async def _load_webhook(ctx: Ctx) -> Webhook:
-    hook = await ctx.db.get(Webhook, ctx.match("webhook_id"))
-    if hook is None:
-        raise not_found("webhook")
-    ctx.require_court(hook.court_id)
-    return hook
+    return await ctx.court_row(Webhook, ctx.match("webhook_id"), "webhook")
 
 
 @api.route(
@@ -511,11 +501,7 @@ async def list_deliveries(ctx: Ctx) -> list[WebhookDelivery]:
 
 
 async def _load_delivery(ctx: Ctx) -> WebhookDelivery:
-    d = await ctx.db.get(WebhookDelivery, ctx.match("delivery_id"))
-    if d is None:
-        raise not_found("delivery")
-    ctx.require_court(d.court_id)
-    return d
+    return await ctx.court_row(WebhookDelivery, ctx.match("delivery_id"), "delivery")
 
 
 async def _delivery_detail(ctx: Ctx, d: WebhookDelivery) -> DeliveryDetailOut:

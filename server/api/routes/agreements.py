@@ -196,10 +196,7 @@ async def identity_still(ctx: Ctx) -> web.StreamResponse:
     response=PurgeOut,
 )
 async def purge_identity(ctx: Ctx) -> PurgeOut:
-    session = await ctx.db.get(MediationSession, ctx.match("session_id"))
-    if session is None:
-        raise not_found("session")
-    ctx.require_court(session.court_id)
+    session = await ctx.court_row(MediationSession, ctx.match("session_id"), "session")
     result = await idstore.purge_session(ctx.state, ctx.db, session.id)
     audit.record(
         ctx.db,

@@ -138,10 +138,7 @@ async def create_user(ctx: Ctx, body: UserIn) -> User:
     response=UserOut,
 )
 async def update_user(ctx: Ctx, body: UserPatch) -> User:
-    user = await ctx.db.get(User, ctx.match("user_id"))
-    if user is None:
-        raise not_found("user")
-    ctx.require_court(user.court_id)
+    user = await ctx.court_row(User, ctx.match("user_id"), "user")
     changes = body.model_dump(exclude_none=True)
     ends_sessions = "password" in changes or changes.get("active") is False
     if "password" in changes:

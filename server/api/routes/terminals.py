@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from server import audit
-from server.api.errors import ApiError, not_found
+from server.api.errors import ApiError
 from server.api.framework import Api, Ctx
 from server.api.routes.auth import refusal, too_many_attempts
 from server.api.schemas import (
@@ -96,11 +96,7 @@ async def create_terminal(ctx: Ctx, body: TerminalIn) -> TerminalWithKeyOut:
 
 
 async def _load_terminal(ctx: Ctx) -> Terminal:
-    terminal = await ctx.db.get(Terminal, ctx.match("terminal_id"))
-    if terminal is None:
-        raise not_found("terminal")
-    ctx.require_court(terminal.court_id)
-    return terminal
+    return await ctx.court_row(Terminal, ctx.match("terminal_id"), "terminal")
 
 
 @api.route(
