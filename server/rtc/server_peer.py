@@ -271,11 +271,6 @@ class ServerPeer:
     def forwarded_sources(self) -> set[str]:
         return {key for key, out in self.outbound.items() if out.track.attached}
 
-    @property
-    def spare_transceivers(self) -> int:
-        """Retired send-only m-lines waiting to be reused."""
-        return len(self._spare)
-
     def _reusable(self, spare: Outbound, source: PublishedTrack) -> bool:
         if spare.source.kind != source.kind or not _same_codec(spare.source.codec, source.codec):
             return False
