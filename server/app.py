@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server import client_address, heap
+from server import allocator, client_address, heap
 from server.api.errors import error_middleware
 from server.api.framework import Api, openapi_document
 from server.api.routes import (
@@ -173,7 +173,8 @@ def create_app(settings: Settings) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         await db.migrate()
         await recover_at_startup(app[STATE_KEY], recording.key)
-        trimming.append(asyncio.ensure_future(heap.trim_periodically()))
+        if allocator.running() == "system":  # jemalloc returns its own free memory
+            trimming.append(asyncio.ensure_future(heap.trim_periodically()))
 
     async def on_cleanup(app: web.Application) -> None:
         for task in trimming:

@@ -7,7 +7,7 @@ glibc keeps the freed chunks inside its heaps instead of returning them, so the 
 resident size crept upwards for as long as a room lasted. `malloc_trim(0)` releases the free
 pages of every heap (madvise), costs a few milliseconds, and is a no-op where there is no
 glibc. It halved the growth; running on jemalloc (server/allocator.py, the default where it is
-installed) stopped it, and this then has little left to return.
+installed) stopped it; there the server does not run this at all.
 """
 
 from __future__ import annotations
