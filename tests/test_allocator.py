@@ -6,7 +6,6 @@ managers that wait on it see no change)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,7 @@ from pathlib import Path
 import pytest
 
 from server.allocator import jemalloc_library
-from tests.conftest import skip_or_fail
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import _free_port, skip_or_fail
 
 
 def _serve(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:

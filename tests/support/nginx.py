@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.conftest import _free_port
+
 NGINX = "/usr/sbin/nginx"
 
 CONF = """
@@ -50,11 +52,6 @@ http {{
 def nginx_binary() -> str | None:
     return NGINX if Path(NGINX).exists() else shutil.which("nginx")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
