@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,16 +57,12 @@ from _fuzz import (  # noqa: E402
     report_lines,
     tail,
 )
+from _server import free_port, wait_listening  # noqa: E402
 
 from signaling.client import split_join_url  # noqa: E402
 
 RATE_ENV = {"SHARED_COURT_EVENT_BURST": "1000000", "SHARED_COURT_EVENTS_PER_SECOND": "1000000"}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def registered_events(env: dict[str, str]) -> dict[str, Any]:
@@ -164,15 +159,7 @@ def main() -> int:
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
         try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), 0.2).close()
-                    break
-                except OSError:
-                    if time.time() > deadline or server.poll() is not None:
-                        raise RuntimeError("server did not start") from None
-                    time.sleep(0.2)
+            wait_listening(port, server)
             tally, health = asyncio.run(run(args, base, demo, logs, events, server))
         finally:
             server.terminate()

@@ -29,7 +29,6 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,17 +46,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(REPO))
 sys.path.append(str(HERE))
 import _loopback  # noqa: E402,F401  (media on 127.0.0.1)
+from _server import free_port, wait_listening  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ADMIT_REASON = "长稳测试：身份未核验，调解员书面准许 / soak: admitted unverified with a reason"
 RSS_TARGET_PCT = 10.0
 FD_TARGET = 5
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- the participants (a child process) ------------------------------------------------------
@@ -274,15 +269,7 @@ def main() -> int:
         done: dict[str, Any] = {}
         verified: list[bool] = []
         try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), 0.2).close()
-                    break
-                except OSError:
-                    if time.time() > deadline or server.poll() is not None:
-                        raise RuntimeError("server did not start") from None
-                    time.sleep(0.2)
+            wait_listening(port, server)
             proc = ctx.Process(target=participants_process, args=(
                 links, {"minutes": minutes, "chat_seconds": args.chat_seconds,
                         "caucus_minutes": args.caucus_minutes}, q, stop))
@@ -296,30 +283,29 @@ def main() -> int:
                   f"for {minutes} min (growth from minute {base_minute})", flush=True)
             print(f"{'min':>4} {'rss MB':>8} {'fds':>5} {'cpu':>6} {'healthz p50':>12} "
                   f"{'max':>7} {'video fps':>10} {'chats':>6}  (video fps: frames/s all four received)", flush=True)
+
+            def receive(timeout: float) -> None:
+                """One message from the participants, if it comes within `timeout`: a minute's
+                counts are filed, an error ends the run."""
+                try:
+                    msg = q.get(timeout=timeout)
+                except Exception:
+                    return
+                if "minute" in msg:
+                    client_minutes[msg["minute"]] = msg
+                elif "error" in msg:
+                    raise RuntimeError(f"participants failed: {msg['error']}")
+
             for m in range(1, minutes + 1):
                 while time.monotonic() < t0 + m * 60:
-                    try:
-                        msg = q.get(timeout=max(0.05, t0 + m * 60 - time.monotonic()))
-                    except Exception:
-                        continue
-                    if "minute" in msg:
-                        client_minutes[msg["minute"]] = msg
-                    elif "error" in msg:
-                        raise RuntimeError(f"participants failed: {msg['error']}")
+                    receive(max(0.05, t0 + m * 60 - time.monotonic()))
                 if server.poll() is not None:
                     raise RuntimeError(f"server exited with {server.returncode}")
                 s = sample(server.pid, base)
                 # The participants' own count for this minute arrives a moment later.
                 wait_until = time.monotonic() + 10
                 while m not in client_minutes and time.monotonic() < wait_until:
-                    try:
-                        msg = q.get(timeout=0.5)
-                    except Exception:
-                        continue
-                    if "minute" in msg:
-                        client_minutes[msg["minute"]] = msg
-                    elif "error" in msg:
-                        raise RuntimeError(f"participants failed: {msg['error']}")
+                    receive(0.5)
                 prev = samples[-1]
                 s["cpu"] = (s["cpu_s"] - prev["cpu_s"]) / (s["at"] - prev["at"])
                 cm = client_minutes.get(m, {})
