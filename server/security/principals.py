@@ -86,7 +86,7 @@ def hash_token(token: str) -> str:
 
 def plausible_session_token(token: str | None) -> bool:
     """Could login have issued it? A value it cannot have issued costs no database query."""
-    return bool(token) and _SESSION_TOKEN.fullmatch(token or "") is not None
+    return token is not None and _SESSION_TOKEN.fullmatch(token) is not None
 
 
 async def staff_from_session_token(db: AsyncSession, token: str | None) -> StaffPrincipal | None:
