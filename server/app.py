@@ -10,9 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server import allocator, client_address, heap
-from server.api.errors import error_middleware
-from server.api.framework import Api, openapi_document
+from server import allocator, heap
 from server.api.routes import (
     agreements,
     audit_log,
@@ -30,13 +28,16 @@ from server.background import cancel_and_wait
 from server.config import ConfigError, Settings
 from server.data_dir import make_private
 from server.db import Database
-from server.http_limits import body_guard
+from server.http import client_address
+from server.http.errors import error_middleware
+from server.http.framework import Api, openapi_document
+from server.http.limits import body_guard
+from server.http.web_security import security_headers
 from server.metrics import Metrics
 from server.rtc.host_addresses import HostAddressError, limit_host_addresses
 from server.security.ratelimit import make_limiter
 from server.security.tokens import TokenSigner
 from server.state import STATE_KEY, AppState
-from server.web_security import security_headers
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -149,7 +150,7 @@ def create_app(settings: Settings) -> web.Application:
     make_private(settings.data_dir, settings.effective_recordings_dir)
     app = web.Application(
         # body_guard sits inside error_middleware: a body sent too slowly is answered as an
-        # API error (408) and the connection closed (server/http_limits.py).
+        # API error (408) and the connection closed (server/http/limits.py).
         middlewares=[
             client_address.middleware(client_address.parse_trusted(settings.trusted_proxies)),
             count_requests,

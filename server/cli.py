@@ -111,7 +111,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from server.app import create_app
-    from server.http_limits import serve
+    from server.http.limits import serve
 
     settings = _settings(args, host=args.host, port=args.port)
     try:
@@ -128,7 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"共享法庭服务已启动 / Shared Court listening on http://{settings.host}:{settings.port}"
     )
     # `ready` runs once the listening socket is bound, so scripts can wait for the message.
-    # The serving code enforces the slow-client limits (server/http_limits.py).
+    # The serving code enforces the slow-client limits (server/http/limits.py).
     serve(
         app,
         settings,

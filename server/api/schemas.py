@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from server.http.fields import (
+    MAX_DB_INT,
+    MAX_OFFSET,
+    AwareDatetime,
+    Id,
+    In,
+    Name,
+    Out,
+    Phone,
+    Text,
+    TimeZoneName,
+    calendar_date,
+)
 from server.models import (
     CaseType,
     Outcome,
@@ -16,54 +28,6 @@ from server.models import (
     SessionStatus,
     UserRole,
 )
-
-
-def _aware(v: datetime) -> datetime:
-    if v.tzinfo is None:
-        raise ValueError("时间须带时区 / datetime must include a timezone offset")
-    return v
-
-
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Text = Annotated[str, StringConstraints(max_length=10000)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9+\- ]{0,32}$")]
-def _calendar_date(v: str) -> str:
-    try:
-        datetime.strptime(v, "%Y-%m-%d")
-    except ValueError as exc:
-        raise ValueError("日期无效 / not a valid calendar date (YYYY-MM-DD)") from exc
-    return v
-
-
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-
-
-def _time_zone(v: str) -> str:
-    # Documents state every time in this zone: an unknown name would fail only at rendering.
-    try:
-        ZoneInfo(v)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("时区无效 / not an IANA time zone (e.g. Asia/Shanghai)") from exc
-    return v
-
-
-TimeZoneName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
-    AfterValidator(_time_zone),
-]
-Id = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
-# Integers sent to the database must fit its 64-bit columns (larger ones crashed the query).
-MAX_DB_INT = 2**63 - 1
-MAX_OFFSET = 2**31 - 1
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
 
 
 # --- auth ---------------------------------------------------------------------------------
@@ -295,7 +259,7 @@ class SessionQuery(In):
         Annotated[
             str,
             StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"),
-            AfterValidator(_calendar_date),
+            AfterValidator(calendar_date),
         ]
         | None
     ) = None

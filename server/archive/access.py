@@ -14,8 +14,8 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.access import visible_sessions
-from server.api.errors import not_found
-from server.api.framework import Ctx
+from server.http.errors import not_found
+from server.http.framework import Ctx
 from server.models import MediationSession, Recording, StaffSession, User, UserRole
 from server.security.principals import StaffPrincipal
 

@@ -5,32 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from server.http.fields import In, Out, calendar_date
 from server.models import JobStatus, Outcome, RecordingStatus, SessionStatus
 
-
-def _calendar_date(v: str) -> str:
-    try:
-        datetime.strptime(v, "%Y-%m-%d")
-    except ValueError as exc:
-        raise ValueError("日期无效 / not a valid calendar date (YYYY-MM-DD)") from exc
-    return v
-
-
 LocalDate = Annotated[
-    str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_calendar_date)
+    str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(calendar_date)
 ]
 Search = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 FileName = Annotated[str, StringConstraints(min_length=1, max_length=300)]
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
 
 
 class RecordingSearch(In):

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from server.api.errors import ApiError, unauthorized
-from server.api.framework import Ctx
 from server.court_network.models import ApiKey
+from server.http.errors import ApiError, unauthorized
+from server.http.framework import Ctx
 from server.security.principals import API_KEY_PREFIX, ApiKeyPrincipal
 
 SCOPES = {

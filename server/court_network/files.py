@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from server.api.errors import ApiError, bad_request
+from server.http.errors import ApiError, bad_request
 
 MAX_VIDEO_BYTES = 200 * 1024 * 1024
 

@@ -19,10 +19,10 @@ from pydantic import (
 )
 from sqlalchemy import select
 
-from server.api.errors import ApiError
-from server.api.schemas import Name, Phone
 from server.court_network.models import MediatorKind, SharedCourt
 from server.court_network.schemas import RequiredPhone
+from server.http.errors import ApiError
+from server.http.fields import Name, Phone
 from server.models import CaseType, UserRole
 
 MAX_ROWS = 5000

@@ -13,8 +13,6 @@ from sqlalchemy import Select, func, insert, literal, select
 
 from server import audit
 from server.access import visible_cases
-from server.api.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
-from server.api.framework import Api, Ctx
 from server.court_network import service
 from server.court_network.files import (
     EVIDENCE_TYPES,
@@ -67,6 +65,8 @@ from server.court_network.schemas import (
     TransitionIn,
     TransitionOut,
 )
+from server.http.errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized
+from server.http.framework import Api, Ctx
 from server.models import (
     Case,
     MediationSession,

@@ -12,8 +12,6 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from server import audit
-from server.api.errors import ApiError, bad_request, not_found
-from server.api.framework import Api, Ctx
 from server.court_network import importer, service, stats
 from server.court_network.apikeys import hash_key, new_key
 from server.court_network.egress import EgressRefused, check_target
@@ -50,6 +48,8 @@ from server.court_network.schemas import (
     WebhookIn,
     WebhookOut,
 )
+from server.http.errors import ApiError, bad_request, not_found
+from server.http.framework import Api, Ctx
 from server.models import CaseType, Terminal, User, UserRole
 from server.security.passwords import hash_password
 from server.security.principals import TerminalPrincipal

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, HttpUrl, StringConstraints
+from pydantic import BaseModel, Field, HttpUrl, StringConstraints
 
-from server.api.schemas import AwareDatetime, Id, In, Name, Out, Phone, Text, _calendar_date
 from server.court_network.models import IntakeChannel, IntakeStatus, MediatorKind, SharedCourtKind
+from server.http.fields import AwareDatetime, CalendarDate, Id, In, Name, Out, Phone, Text
 from server.models import CaseType, UserRole
 
 # A party must be reachable: a phone is required for applicants (lookup uses it).
@@ -17,7 +17,6 @@ RequiredPhone = Annotated[
 ]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(max_length=200)]
-CalendarDate = Annotated[str, AfterValidator(_calendar_date)]
 
 
 # --- areas and shared courts -------------------------------------------------------------------

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
-from server.api.errors import conflict
 from server.court_network.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -26,6 +25,7 @@ from server.court_network.models import (
     SharedCourt,
 )
 from server.court_network.webhooks import WebhookDispatcher, enqueue
+from server.http.errors import conflict
 from server.models import Case, CaseType, MediationSession, Party, PartyRole, User, UserRole
 from server.state import AppState, StateKey
 

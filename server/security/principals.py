@@ -1,7 +1,7 @@
 """Who is asking: the principals a request or a live-room socket acts as, and how a staff
 session token or a join link becomes one.
 
-Shared by the HTTP routes (`server.api.framework`) and the live room (`signaling.identity`),
+Shared by the HTTP routes (`server.http.framework`) and the live room (`signaling.identity`),
 so both apply the same checks (token shape, expiry, revocation) without one building the
 other's request context.
 """

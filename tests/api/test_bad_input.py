@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from server.api.framework import RouteSpec
 from server.app import all_routes
+from server.http.framework import RouteSpec
 from server.models import SessionStatus
 from tests.api.world import (
     AnyId,

@@ -11,8 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from server.client_address import client_address, parse_trusted
 from server.config import Settings
+from server.http.client_address import client_address, parse_trusted
 from tests.conftest import PASSWORD, Harness, skip_or_fail
 from tests.support.nginx import nginx_binary, reverse_proxy
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.api.framework import _add_schemas
+from server.http.framework import _add_schemas
 
 
 def test_two_models_with_one_name_are_refused() -> None:

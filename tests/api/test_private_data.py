@@ -58,7 +58,7 @@ async def test_pages_carry_a_content_security_policy(harness: Harness) -> None:
 
 
 def test_access_log_lines_carry_no_tokens() -> None:
-    from server.web_security import redact
+    from server.http.web_security import redact
 
     token = "eyJhbGciOiJIUzI1NiIsInR5cCI6ImpvaW4ifQ.eyJpbnYiOiJhYmMiLCJleHAiOjF9.c2lnbmF0dXJlLXZhbHVl"
     assert token not in redact(f"/join/{token}")
@@ -76,7 +76,7 @@ async def test_the_served_access_log_is_redacted(
 
     from server.app import create_app
     from server.config import load_settings
-    from server.http_limits import start
+    from server.http.limits import start
     from tests.conftest import _free_port
 
     settings = load_settings(environ={}, data_dir=tmp_path / "d", port=_free_port())

@@ -1,5 +1,5 @@
 """Hostile and careless clients of the evidence upload (issue #13, item 2), against a real TCP
-server started by the same code as `shared-court serve` (server/http_limits.py), with raw
+server started by the same code as `shared-court serve` (server/http/limits.py), with raw
 sockets where a client must misbehave byte by byte. Timeouts are set small per test."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from server.app import create_app
 from server.config import Settings
 from server.court_network.models import Attachment, SharedCourt, SharedCourtKind
-from server.http_limits import start
+from server.http.limits import start
 from server.state import STATE_KEY
 from tests.api.test_postgres import postgres_admin_url, postgres_url  # noqa: F401 (fixtures)
 from tests.conftest import seed_staff

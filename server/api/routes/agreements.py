@@ -19,10 +19,10 @@ from server.agreements import identity as idstore
 from server.agreements import output, package, verification
 from server.agreements.models import AgreementTemplate, DocStatus, IdentityVerification
 from server.agreements.templates import default_template
-from server.api.errors import ApiError, not_found
-from server.api.framework import Api, Ctx
 from server.api.routes.cases import CASE_READERS
 from server.api.routes.sessions import load_session
+from server.http.errors import ApiError, not_found
+from server.http.framework import Api, Ctx
 from server.models import CaseType, MediationSession, UserRole
 from server.security.principals import PartyPrincipal
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from server.api.framework import Api, Ctx
 from server.api.schemas import AuditOut, AuditQuery
+from server.http.framework import Api, Ctx
 from server.models import AuditEvent, UserRole
 
 api = Api()

@@ -11,9 +11,9 @@ from aiohttp import web
 from sqlalchemy import delete, select
 
 from server import audit
-from server.api.errors import ApiError, unauthorized
-from server.api.framework import Api, Ctx
 from server.api.schemas import LoginIn, MeOut, UserOut
+from server.http.errors import ApiError, unauthorized
+from server.http.framework import Api, Ctx
 from server.models import StaffSession, User
 from server.security.passwords import verify_password
 from server.security.principals import SESSION_COOKIE, StaffPrincipal, hash_token

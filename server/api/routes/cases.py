@@ -6,9 +6,9 @@ from sqlalchemy import or_, select
 
 from server import audit
 from server.access import visible_cases
-from server.api.errors import bad_request, not_found
-from server.api.framework import Api, Ctx
 from server.api.schemas import CaseIn, CaseOut, CasePatch, CaseQuery, PartyIn, PartyOut, PartyPatch
+from server.http.errors import bad_request, not_found
+from server.http.framework import Api, Ctx
 from server.models import Case, Party, User, UserRole
 
 api = Api()

@@ -7,9 +7,9 @@ import asyncio
 from sqlalchemy import delete, select
 
 from server import audit
-from server.api.errors import not_found
-from server.api.framework import Api, Ctx
 from server.api.schemas import CourtIn, CourtOut, CourtPatch, UserIn, UserOut, UserPatch
+from server.http.errors import not_found
+from server.http.framework import Api, Ctx
 from server.models import Court, StaffSession, User, UserRole
 from server.security.passwords import hash_password
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from server import audit
-from server.api.errors import ApiError
-from server.api.framework import Api, Ctx
 from server.api.schemas import IceServerOut, JoinOut, JoinSessionOut, ParticipantOut
+from server.http.errors import ApiError
+from server.http.framework import Api, Ctx
 from server.models import Case, Court, MediationSession, SessionStatus, Terminal
 from server.rtc.turn_credentials import ice_credentials
 from server.security.principals import PartyPrincipal

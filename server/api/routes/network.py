@@ -3,8 +3,8 @@ open integration. The handlers live in server/court_network/ (see docs/network.m
 
 from __future__ import annotations
 
-from server.api.framework import Api
 from server.court_network import routes_core, routes_integration
+from server.http.framework import Api
 
 api = Api()
 api.routes.extend(routes_core.api.routes)

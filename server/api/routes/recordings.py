@@ -21,8 +21,6 @@ from sqlalchemy import or_, select
 
 from recording import verify_folder
 from server import audit
-from server.api.errors import ApiError, bad_request, conflict, forbidden, not_found
-from server.api.framework import Api, Ctx
 from server.archive.access import (
     READERS,
     ctx_for_user,
@@ -59,6 +57,8 @@ from server.archive.schemas import (
     VerifyOut,
 )
 from server.archive.service import retrieval_of
+from server.http.errors import ApiError, bad_request, conflict, forbidden, not_found
+from server.http.framework import Api, Ctx
 from server.live_recording import RECORDING
 from server.models import (
     Case,

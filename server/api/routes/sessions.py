@@ -12,8 +12,6 @@ from sqlalchemy import select
 
 from server import audit
 from server.access import visible_sessions
-from server.api.errors import bad_request, conflict, not_found
-from server.api.framework import Api, Ctx
 from server.api.routes.cases import CASE_READERS, CASE_WRITERS, load_case
 from server.api.schemas import (
     InviteIn,
@@ -25,6 +23,8 @@ from server.api.schemas import (
     SessionQuery,
 )
 from server.court_network import service as network_service
+from server.http.errors import bad_request, conflict, not_found
+from server.http.framework import Api, Ctx
 from server.invites import invite_token, issue_invite, join_url
 from server.models import (
     Invite,

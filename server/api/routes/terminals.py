@@ -11,8 +11,6 @@ from aiohttp import web
 from sqlalchemy import select
 
 from server import audit
-from server.api.errors import ApiError
-from server.api.framework import Api, Ctx
 from server.api.routes.auth import refusal, too_many_attempts
 from server.api.schemas import (
     JoinSessionOut,
@@ -24,6 +22,8 @@ from server.api.schemas import (
     TerminalPatch,
     TerminalWithKeyOut,
 )
+from server.http.errors import ApiError
+from server.http.framework import Api, Ctx
 from server.invites import current_invite, invite_token, join_url
 from server.models import (
     Case,

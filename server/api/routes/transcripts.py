@@ -24,8 +24,8 @@ from sqlalchemy import select
 
 from recording import add_documents
 from server import audit
-from server.api.errors import ApiError, bad_request, forbidden, not_found
-from server.api.framework import Api, Ctx
+from server.http.errors import ApiError, bad_request, forbidden, not_found
+from server.http.framework import Api, Ctx
 from server.live_recording import RECORDING, folder_facts
 from server.live_transcript import TRANSCRIPT
 from server.models import (

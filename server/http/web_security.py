@@ -20,7 +20,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
-from server.client_address import CLIENT_ADDRESS_KEY
+from server.http.client_address import CLIENT_ADDRESS_KEY
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (

@@ -28,9 +28,9 @@ from aiohttp.streams import StreamReader
 from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestHandler
 
-from server.api.errors import ApiError
 from server.config import Settings
-from server.web_security import RedactingAccessLogger
+from server.http.errors import ApiError
+from server.http.web_security import RedactingAccessLogger
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.api.errors import ApiError, forbidden, from_validation, not_found, unauthorized
+from server.http.errors import ApiError, forbidden, from_validation, not_found, unauthorized
 from server.models import Terminal, User, UserRole
 from server.security.principals import (
     API_KEY_PREFIX,
