@@ -82,7 +82,7 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 async def recording_public_key(request: web.Request) -> web.Response:
     """The Ed25519 public key that seals recordings, for anyone who verifies a record."""
-    from server.live_recording import RECORDING
+    from signaling.features.recording import RECORDING
 
     recording = request.app[STATE_KEY].part(RECORDING)
     return web.Response(
@@ -189,10 +189,11 @@ def create_app(settings: Settings) -> web.Application:
 
     state = app[STATE_KEY]
     service = app[SIGNALING_KEY] = attach(app, state)
-    from server.live_recording import RECORDING, LiveRecording, recover_at_startup
-    from server.live_transcript import TRANSCRIPT, LiveTranscript
-    from signaling.agreement import AGREEMENTS, AgreementFeature
-    from signaling.identity_check import IDENTITY_CHECK, IdentityCheck
+    from signaling.features.agreement import AGREEMENTS, AgreementFeature
+    from signaling.features.court_network import CourtNetworkFeature
+    from signaling.features.identity_check import IDENTITY_CHECK, IdentityCheck
+    from signaling.features.recording import RECORDING, LiveRecording, recover_at_startup
+    from signaling.features.transcription import TRANSCRIPT, LiveTranscript
 
     # The room's features, in the order they run at every moment of a room: the identity rule
     # is set before anything records a join; recording seals a session before the agreement
@@ -204,7 +205,9 @@ def create_app(settings: Settings) -> web.Application:
     recording = state.attach(RECORDING, LiveRecording(state, service))
     agreements = state.attach(AGREEMENTS, AgreementFeature(state, service))
     live_transcript = state.attach(TRANSCRIPT, LiveTranscript(state, service))
-    for feature in (identity_check, recording, agreements, live_transcript):
+    for feature in (
+        identity_check, recording, agreements, live_transcript, CourtNetworkFeature(state)
+    ):
         service.add_feature(feature)
     app.on_shutdown.append(lambda _app: live_transcript.aclose())
     from server.archive.service import attach as attach_retrieval
@@ -212,7 +215,7 @@ def create_app(settings: Settings) -> web.Application:
     attach_retrieval(app)  # composite-video jobs and the retention sweeper
     from server.court_network.setup import setup_network
 
-    setup_network(app, app[STATE_KEY], app[SIGNALING_KEY])
+    setup_network(app, state)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/api/openapi.json", openapi_json)

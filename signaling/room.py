@@ -44,7 +44,7 @@ class Member:
     disconnected_at: float | None = None
     # Once admitted, a reconnect within the grace period skips the lobby.
     was_admitted: bool = False
-    # Masked identity and its verification (set by signaling.identity_check); never the number.
+    # Masked identity and its verification (set by signaling.features.identity_check); never the number.
     identity: dict[str, Any] | None = None
     # The seat is held through a staff login (not a join link): a link may not take it over.
     staff_login: bool = False

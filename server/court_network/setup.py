@@ -1,9 +1,9 @@
-"""Mounts the court network on the app: runtime objects, webhook task, its room feature."""
+"""Mounts the court network on the app: its runtime objects and the webhook task. Its room
+feature (sessions moving intakes) is `signaling/features/court_network.py`."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -11,41 +11,14 @@ from server.court_network.service import (
     NETWORK_KEY,
     LogNotifier,
     NetworkRuntime,
-    on_session_ended,
-    on_session_started,
 )
 from server.court_network.webhooks import WebhookDispatcher
 from server.state import AppState
-from signaling.feature import RoomFeature
-
-if TYPE_CHECKING:
-    from signaling.live_room import LiveRoom
 
 log = logging.getLogger(__name__)
 
 
-class CourtNetworkFeature(RoomFeature):
-    """A session's start and outcome move its intake along (and fire the webhooks)."""
-
-    name = "court_network"
-
-    def __init__(self, state: AppState) -> None:
-        self.state = state
-
-    async def on_start(self, live: LiveRoom) -> None:
-        try:
-            await on_session_started(self.state, live.session_id)
-        except Exception:
-            log.exception("network: session start hook failed")
-
-    async def on_end(self, live: LiveRoom, outcome: str, note: str) -> None:
-        try:
-            await on_session_ended(self.state, live.session_id, outcome, note)
-        except Exception:
-            log.exception("network: session end hook failed")
-
-
-def setup_network(app: web.Application, state: AppState, signaling: Any) -> NetworkRuntime:
+def setup_network(app: web.Application, state: AppState) -> NetworkRuntime:
     rt = NetworkRuntime(
         notifier=LogNotifier(),
         dispatcher=WebhookDispatcher(
@@ -62,7 +35,4 @@ def setup_network(app: web.Application, state: AppState, signaling: Any) -> Netw
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
-
-    if signaling is not None:
-        signaling.add_feature(CourtNetworkFeature(state))
     return rt

@@ -29,7 +29,6 @@ from server.agreements.pdf import PdfInput, SignatureBlock, render
 from server.agreements.seal import seal, short_signature, verify_seal
 from server.agreements.templates import CASE_TYPE_LABELS, default_template, fill
 from server.config import Settings
-from server.live_recording import RECORDING
 from server.models import (
     AuditEvent,
     Case,
@@ -46,6 +45,7 @@ from server.record_export import render as render_record
 from server.scheduling import schedule_session
 from server.state import STATE_KEY
 from signaling.client import RoomClient, SignalingFailure
+from signaling.features.recording import RECORDING
 from tests.agreements.helpers import (
     ADMIT_REASON,
     APPLICANT_ID,

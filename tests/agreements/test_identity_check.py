@@ -10,7 +10,7 @@ from server.agreements.models import IdentityVerification
 from server.models import AuditEvent
 from server.state import STATE_KEY
 from signaling.client import SignalingFailure
-from signaling.identity_check import IDENTITY_CHECK
+from signaling.features.identity_check import IDENTITY_CHECK
 from tests.agreements.helpers import APPLICANT_ID, RESPONDENT_ID, join, last
 from tests.signaling.conftest import LiveSession
 

@@ -24,7 +24,6 @@ from recording.keys import load_public_key
 from server.agreements.models import AgreementDocument
 from server.agreements.seal import verify_seal
 from server.agreements.verification import mask_name
-from server.live_recording import RECORDING
 from server.models import (
     Party,
     Recording,
@@ -32,6 +31,7 @@ from server.models import (
     SessionParticipant,
 )
 from server.state import STATE_KEY
+from signaling.features.recording import RECORDING
 from tests.agreements.helpers import APPLICANT_ID, RESPONDENT_ID, admitted_room, signature_png
 from tests.signaling.conftest import LiveSession
 

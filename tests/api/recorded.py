@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from recording import SessionRecorder
 from recording.synthetic import synthetic_audio, synthetic_video
-from server.live_recording import RECORDING
 from server.models import (
     Case,
     MediationSession,
@@ -25,6 +24,7 @@ from server.models import (
     User,
 )
 from server.state import STATE_KEY
+from signaling.features.recording import RECORDING
 from tests.conftest import Harness
 from tests.recording.recording_helpers import feed
 from tests.signaling.conftest import make_session

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from recording import verify_folder
 from server.app import SIGNALING_KEY
-from server.live_recording import RecordingRoomState
 from server.models import Recording, RecordingStatus
 from server.state import STATE_KEY
+from signaling.features.recording import RecordingRoomState
 from tests.recording.recording_helpers import decode
 from tests.signaling.conftest import LiveSession
 

@@ -291,7 +291,7 @@ async def test_switching_on_while_the_model_loads_holds_up_nothing_and_loses_not
     what was said meanwhile must still be transcribed."""
     import threading
 
-    import server.live_transcript as lt
+    import signaling.features.transcription as lt
 
     release = threading.Event()
     real_load = lt._load_recognizer

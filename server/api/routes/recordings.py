@@ -59,7 +59,6 @@ from server.archive.schemas import (
 from server.archive.service import retrieval_of
 from server.http.errors import ApiError, bad_request, conflict, forbidden, not_found
 from server.http.framework import Api, Ctx
-from server.live_recording import RECORDING
 from server.models import (
     Case,
     JobStatus,
@@ -73,6 +72,7 @@ from server.models import (
     User,
 )
 from server.security.tokens import TokenError
+from signaling.features.recording import RECORDING
 
 api = Api()
 TAG = "recordings"

@@ -26,8 +26,6 @@ from recording import add_documents
 from server import audit
 from server.http.errors import ApiError, bad_request, forbidden, not_found
 from server.http.framework import Api, Ctx
-from server.live_recording import RECORDING, folder_facts
-from server.live_transcript import TRANSCRIPT
 from server.models import (
     MediationSession,
     ParticipantKind,
@@ -49,6 +47,8 @@ from server.record_export import (
     render,
 )
 from server.security.principals import PartyPrincipal
+from signaling.features.recording import RECORDING, folder_facts
+from signaling.features.transcription import TRANSCRIPT
 
 api = Api()
 
