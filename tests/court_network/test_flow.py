@@ -231,21 +231,21 @@ async def test_parallel_lookup_guesses_cannot_outrun_the_limit(
     counted before anything is compared."""
     import asyncio
 
-    from server.court_network import routes_core
+    from server.court_network.routes import lookup
 
     h, n = h2
     i = await ok_json(
         await n.clerk.post("/api/network/intakes", json=intake_body(shared_court_id=n.village)), 201
     )
     compared = 0
-    plain_digits = routes_core._digits
+    plain_digits = lookup._digits
 
     def counting_digits(phone: str) -> str:
         nonlocal compared
         compared += 1
         return plain_digits(phone)
 
-    monkeypatch.setattr(routes_core, "_digits", counting_digits)
+    monkeypatch.setattr(lookup, "_digits", counting_digits)
     anon = await h.anon()
 
     async def guess(k: int) -> int:
