@@ -450,8 +450,8 @@ COVERED_ELSEWHERE = {
 }
 # Feature routes whose permission rules are tested, role by role, in their own suites.
 FEATURE_SUITES = {
-    "recordings": "tests/api/test_recordings_api.py",
-    "transcripts": "tests/transcript_live/",
+    "recordings": "tests/archive/test_recordings_api.py",
+    "transcripts": "tests/transcripts/",
     "agreements": "tests/agreements/",
     "network": "tests/court_network/",
 }

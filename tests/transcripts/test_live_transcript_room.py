@@ -24,7 +24,7 @@ from tests.support.speech import (
     silence,
     synthesize,
 )
-from tests.transcript_live.conftest import make_session, write_wav
+from tests.transcripts.conftest import make_session, write_wav
 
 pytestmark = pytest.mark.speech
 

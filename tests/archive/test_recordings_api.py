@@ -16,8 +16,8 @@ from recording import load_public_key, verify_folder
 from server.archive.links import sign_link, url_of
 from server.models import AuditEvent, User
 from server.state import STATE_KEY
-from tests.api.recorded import Recorded, make_recording
 from tests.api.world import ok_json
+from tests.archive.recorded import Recorded, make_recording
 from tests.conftest import Harness, StaffClient
 
 

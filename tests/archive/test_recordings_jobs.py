@@ -15,8 +15,8 @@ from server.archive.composite import CELL_H, CELL_W
 from server.archive.retention import sweep
 from server.models import AuditEvent, MediaJob, Recording, RecordingStatus
 from server.state import STATE_KEY
-from tests.api.recorded import make_recording
 from tests.api.world import ok_json
+from tests.archive.recorded import make_recording
 from tests.conftest import Harness, StaffClient
 
 
