@@ -18,7 +18,7 @@ from .event_log import ChainCheck, EventLog, EventType, LogEntry, check_chain
 from .failure import RecordingFailure, StopReason
 from .keys import ServerKey, load_public_key
 from .recovery import RecoveredSession, find_interrupted, recover_interrupted
-from .seal import add_documents, seal_folder
+from .seal import add_documents, folder_facts, seal_folder
 from .session import SessionExists, SessionRecorder
 from .timeline import Gap
 from .track import RecorderOptions, TrackRecorder
@@ -45,6 +45,7 @@ __all__ = [
     "add_documents",
     "check_chain",
     "find_interrupted",
+    "folder_facts",
     "load_public_key",
     "recover_interrupted",
     "seal_folder",

@@ -102,3 +102,10 @@ def add_documents(
     finally:
         log.close()
     return seal_folder(folder, key)
+
+
+def folder_facts(folder: Path) -> tuple[str, int]:
+    """SHA-256 of the sealed manifest and the folder's size (blocking: run in a thread)."""
+    manifest = folder / "manifest.json"
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.exists() else ""
+    return digest, sum(p.stat().st_size for p in folder.iterdir() if p.is_file())

@@ -12,6 +12,11 @@ from sqlalchemy import Select, or_, select
 
 from server.models import Case, MediationSession, User, UserRole
 
+# Who may read a court's cases and sessions (a mediator: only those visible_cases allows), and
+# who may create and change them.
+CASE_READERS = (UserRole.judge, UserRole.clerk, UserRole.mediator)
+CASE_WRITERS = (UserRole.judge, UserRole.clerk)
+
 
 def visible_cases(user: User) -> Select[Case]:
     """Judges and clerks see the court's cases; a mediator only the cases assigned to them."""

@@ -11,21 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from server import allocator, heap
-from server.api.routes import (
-    agreements,
-    audit_log,
-    auth,
-    cases,
-    courts,
-    join,
-    network,
-    recordings,
-    sessions,
-    terminals,
-    transcripts,
-)
+from server.agreements import routes as agreements
+from server.api.routes import audit_log, auth, cases, courts, join, sessions, terminals
+from server.archive import routes as recordings
 from server.background import cancel_and_wait
 from server.config import ConfigError, Settings
+from server.court_network import routes as network
 from server.data_dir import make_private
 from server.db import Database
 from server.http import client_address
@@ -38,6 +29,7 @@ from server.rtc.host_addresses import HostAddressError, limit_host_addresses
 from server.security.ratelimit import make_limiter
 from server.security.tokens import TokenSigner
 from server.state import STATE_KEY, AppState
+from server.transcripts import routes as transcripts
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -189,11 +181,12 @@ def create_app(settings: Settings) -> web.Application:
 
     state = app[STATE_KEY]
     service = app[SIGNALING_KEY] = attach(app, state)
+    from server.transcripts.live import LIVE_CORRECTIONS
     from signaling.features.agreement import AGREEMENTS, AgreementFeature
     from signaling.features.court_network import CourtNetworkFeature
     from signaling.features.identity_check import IDENTITY_CHECK, IdentityCheck
     from signaling.features.recording import RECORDING, LiveRecording, recover_at_startup
-    from signaling.features.transcription import TRANSCRIPT, LiveTranscript
+    from signaling.features.transcription import LiveTranscript
 
     # The room's features, in the order they run at every moment of a room: the identity rule
     # is set before anything records a join; recording seals a session before the agreement
@@ -204,7 +197,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     recording = state.attach(RECORDING, LiveRecording(state, service))
     agreements = state.attach(AGREEMENTS, AgreementFeature(state, service))
-    live_transcript = state.attach(TRANSCRIPT, LiveTranscript(state, service))
+    live_transcript = LiveTranscript(state, service)
+    state.attach(LIVE_CORRECTIONS, live_transcript)
     for feature in (
         identity_check, recording, agreements, live_transcript, CourtNetworkFeature(state)
     ):

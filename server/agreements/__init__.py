@@ -6,5 +6,5 @@
 - ``documents``: drafting, versioning, signing and the effective state of agreements.
 - ``pdf``: the agreement PDF (CJK fonts, signatures, verification footer with QR code).
 - ``feature``: the live-room plugin (socket.io events) lives in ``signaling.features.identity_check``
-  and ``signaling.features.agreement``; HTTP routes in ``server.api.routes.agreements``.
+  and ``signaling.features.agreement``; HTTP routes in ``server.agreements.routes``.
 """

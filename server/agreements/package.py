@@ -46,7 +46,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from recording import EventLog, EventType, ServerKey
 from recording.layout import MANIFEST_NAME, SIGNATURE_NAME, TRACK_LOG_SUFFIX
 from recording.manifest import build_manifest
-from server import record_export
 from server.agreements import documents as docs
 from server.agreements.facts import METHOD_LABELS, SessionFacts, session_facts
 from server.agreements.models import (
@@ -71,6 +70,7 @@ from server.models import (
 )
 from server.server_key import server_key
 from server.state import AppState
+from server.transcripts import record_export
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,14 @@ import logging
 
 from aiohttp import web
 
+from server.court_network.apikeys import resolve_api_key
 from server.court_network.service import (
     NETWORK_KEY,
     LogNotifier,
     NetworkRuntime,
 )
 from server.court_network.webhooks import WebhookDispatcher
+from server.http.framework import API_KEY_RESOLVER
 from server.state import AppState
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ def setup_network(app: web.Application, state: AppState) -> NetworkRuntime:
         ),
     )
     state.attach(NETWORK_KEY, rt)
+    state.attach(API_KEY_RESOLVER, resolve_api_key)
 
     async def start(app: web.Application) -> None:
         rt.dispatcher.start()  # resumes deliveries left pending by a previous run

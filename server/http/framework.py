@@ -19,6 +19,7 @@ from server.models import Terminal, User, UserRole
 from server.security.principals import (
     API_KEY_PREFIX,
     SESSION_COOKIE,
+    ApiKeyPrincipal,
     LinkRefused,
     PartyPrincipal,
     Principal,
@@ -29,7 +30,7 @@ from server.security.principals import (
     staff_from_session_token,
 )
 from server.security.tokens import TokenError
-from server.state import AppState, app_state
+from server.state import AppState, StateKey, app_state
 
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -87,6 +88,14 @@ class Ctx:
         if not isinstance(self.principal, StaffPrincipal) or self.staff.role not in roles:
             raise forbidden()
 
+
+class ApiKeyResolver(Protocol):
+    """Checks an `sk_…` bearer key for a route's scope: its principal, or an ApiError."""
+
+    async def __call__(self, ctx: Ctx, token: str, scope: str) -> ApiKeyPrincipal: ...
+
+
+API_KEY_RESOLVER: StateKey[ApiKeyResolver] = StateKey("api_key_resolver")
 
 Handler = Callable[..., Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
@@ -286,9 +295,12 @@ async def _authenticate(ctx: Ctx, spec: RouteSpec) -> None:
         return
     token = _bearer(ctx.request)
     if spec.scope is not None and token is not None and token.startswith(API_KEY_PREFIX):
-        from server.court_network.apikeys import resolve_api_key
-
-        ctx.principal = await resolve_api_key(ctx, token, spec.scope)
+        # The keys and their scopes belong to the court network's open integration, which
+        # mounts its resolver here (server/court_network/setup.py); without it no key is valid.
+        resolve = ctx.state.find(API_KEY_RESOLVER)
+        if resolve is None:
+            raise unauthorized("API 密钥无效 / invalid API key", code="bad_api_key")
+        ctx.principal = await resolve(ctx, token, spec.scope)
         return
     principal = await _staff_principal(ctx)
     if principal is None:

@@ -8,7 +8,6 @@ always (once the session has started), a caucus group only when the session reco
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from recording import RecordingFailure, ServerKey, SessionRecorder, TrackRecorder
+from recording import RecordingFailure, ServerKey, SessionRecorder, TrackRecorder, folder_facts
 from recording import recover_interrupted as _recover
 from server import audit
 from server.models import Case, MediationSession, Recording, RecordingStatus
@@ -46,13 +45,6 @@ class RecordingRoomState:
     # Events logged before the session started (consents, admissions): written at its start.
     pending: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     row_id: str | None = None
-
-
-def folder_facts(folder: Path) -> tuple[str, int]:
-    """SHA-256 of the sealed manifest and the folder's size (blocking: run in a thread)."""
-    manifest = folder / "manifest.json"
-    digest = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.exists() else ""
-    return digest, sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
 class LiveRecording(RoomFeature):

@@ -35,7 +35,7 @@ from server.models import (
     new_id,
 )
 from server.rtc.publication import PublishedTrack
-from server.state import AppState, StateKey
+from server.state import AppState
 from signaling.context import RoomContext
 from signaling.feature import RoomFeature
 from signaling.live_room import LiveRoom
@@ -55,7 +55,6 @@ from transcript.segment import Pcm
 
 log = logging.getLogger(__name__)
 
-TRANSCRIPT: StateKey[LiveTranscript] = StateKey("transcript")
 
 # How long the end of a session waits for the last utterances to be recognised and stored.
 END_DRAIN_TIMEOUT_S = 60.0

@@ -40,10 +40,10 @@ from server.models import (
     SessionParticipant,
     User,
 )
-from server.record_export import load_record, render_docx
-from server.record_export import render as render_record
 from server.scheduling import schedule_session
 from server.state import STATE_KEY
+from server.transcripts.record_export import load_record, render_docx
+from server.transcripts.record_export import render as render_record
 from signaling.client import RoomClient, SignalingFailure
 from signaling.features.recording import RECORDING
 from tests.agreements.helpers import (

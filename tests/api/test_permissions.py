@@ -458,7 +458,10 @@ FEATURE_SUITES = {
 
 
 def _feature_routes() -> set[tuple[str, str]]:
-    from server.api.routes import agreements, network, recordings, transcripts
+    from server.agreements import routes as agreements
+    from server.archive import routes as recordings
+    from server.court_network import routes as network
+    from server.transcripts import routes as transcripts
 
     modules = {"recordings": recordings, "transcripts": transcripts,
                "agreements": agreements, "network": network}

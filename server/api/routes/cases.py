@@ -5,22 +5,14 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 
 from server import audit
-from server.access import visible_cases
+from server.access import CASE_READERS, CASE_WRITERS, visible_cases
 from server.api.schemas import CaseIn, CaseOut, CasePatch, CaseQuery, PartyIn, PartyOut, PartyPatch
 from server.http.errors import bad_request, not_found
 from server.http.framework import Api, Ctx
+from server.http.rows import load_case
 from server.models import Case, Party, User, UserRole
 
 api = Api()
-CASE_READERS = (UserRole.judge, UserRole.clerk, UserRole.mediator)
-CASE_WRITERS = (UserRole.judge, UserRole.clerk)
-
-
-async def load_case(ctx: Ctx, case_id: str) -> Case:
-    case = await ctx.db.scalar(visible_cases(ctx.staff).where(Case.id == case_id))
-    if case is None:
-        raise not_found("case")
-    return case
 
 
 async def _check_mediator(ctx: Ctx, mediator_id: str | None) -> None:

@@ -11,8 +11,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from server import audit
-from server.access import visible_sessions
-from server.api.routes.cases import CASE_READERS, CASE_WRITERS, load_case
+from server.access import CASE_READERS, CASE_WRITERS, visible_sessions
 from server.api.schemas import (
     InviteIn,
     InviteLinkOut,
@@ -25,6 +24,7 @@ from server.api.schemas import (
 from server.court_network import service as network_service
 from server.http.errors import bad_request, conflict, not_found
 from server.http.framework import Api, Ctx
+from server.http.rows import load_case, load_session
 from server.invites import invite_token, issue_invite, join_url
 from server.models import (
     Invite,
@@ -38,13 +38,6 @@ from server.models import (
 from server.scheduling import record_scheduled, schedule_session
 
 api = Api()
-
-
-async def load_session(ctx: Ctx, session_id: str) -> MediationSession:
-    session = await ctx.db.scalar(visible_sessions(ctx.staff).where(MediationSession.id == session_id))
-    if session is None:
-        raise not_found("session")
-    return session
 
 
 async def _staff_member(

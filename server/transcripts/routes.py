@@ -15,14 +15,13 @@ import asyncio
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from sqlalchemy import select
 
-from recording import add_documents
+from recording import add_documents, folder_facts
 from server import audit
 from server.http.errors import ApiError, bad_request, forbidden, not_found
 from server.http.framework import Api, Ctx
@@ -39,159 +38,39 @@ from server.models import (
     TranscriptSegment,
     UserRole,
 )
-from server.record_export import (
+from server.security.principals import PartyPrincipal
+from server.server_key import server_key
+from server.transcripts.live import LIVE_CORRECTIONS
+from server.transcripts.record_export import (
     RecordData,
     RecordExportError,
     file_sha256,
     load_record,
     render,
 )
-from server.security.principals import PartyPrincipal
-from signaling.features.recording import RECORDING, folder_facts
-from signaling.features.transcription import TRANSCRIPT
+from server.transcripts.schemas import (
+    EditOut,
+    ExportIn,
+    NoteIn,
+    PartyRecordOut,
+    PartyStateOut,
+    RecordOut,
+    ReviewIn,
+    ReviewOut,
+    SegmentOut,
+    SegmentPatch,
+    TranscriptOut,
+    TranscriptQuery,
+)
 
 api = Api()
 
 TRANSCRIPT_READERS = (UserRole.judge, UserRole.clerk)
-Document = Annotated[str, StringConstraints(pattern=r"^(main|caucus:[A-Za-z0-9_\-]{1,40})$")]
-SegmentText = Annotated[str, StringConstraints(max_length=10000)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 EDITED_FIELDS = ("text", "speaker_participant_id", "speaker_name", "speaker_role")
 MEDIA_TYPES = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
-
-
-# --- bodies ---------------------------------------------------------------------------------
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
-class TranscriptQuery(_In):
-    document: Document = "main"
-
-
-class SegmentOut(_Out):
-    id: str
-    document: str
-    kind: SegmentKind
-    speaker_participant_id: str | None
-    speaker_name: str
-    speaker_role: str
-    start_at: datetime
-    end_at: datetime
-    text: str
-    asr_text: str
-    # final / skipped (not recognised: fill in from the recording) / failed
-    status: str
-    updated_at: datetime | None
-    updated_by: str | None
-
-
-class TranscriptOut(BaseModel):
-    session_id: str
-    document: str
-    # Every document of the session that has lines ("main" first).
-    documents: list[str]
-    segments: list[SegmentOut]
-
-
-class SegmentPatch(_In):
-    text: SegmentText | None = None
-    # Reassign the line to another participant of the session (name and role follow unless
-    # given); or set a free speaker name / role.
-    speaker_participant_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = (
-        None
-    )
-    speaker_name: Label | None = None
-    speaker_role: Label | None = None
-
-    @model_validator(mode="after")
-    def _something(self) -> SegmentPatch:
-        if not self.model_fields_set:
-            raise ValueError("没有要修改的内容 / nothing to change")
-        return self
-
-
-class NoteIn(_In):
-    document: Document = "main"
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-    # Where the note belongs on the timeline (default: now).
-    at: datetime | None = None
-
-    @model_validator(mode="after")
-    def _aware(self) -> NoteIn:
-        if self.at is not None and self.at.tzinfo is None:
-            raise ValueError("时间须带时区 / datetime must include a timezone offset")
-        return self
-
-
-class EditOut(_Out):
-    id: int
-    segment_id: str
-    editor: str
-    at: datetime
-    before: dict[str, Any]
-    after: dict[str, Any]
-
-
-class PartyStateOut(BaseModel):
-    participant_id: str
-    name: str
-    role: str
-    state: Literal["unconfirmed", "confirmed", "objected", "stale"]
-    label: str
-    at: datetime | None
-    objection: str
-
-
-class RecordOut(BaseModel):
-    session_id: str
-    status: SessionStatus
-    text: str
-    sha256: str
-    parties: list[PartyStateOut]
-
-
-class ExportIn(_In):
-    format: Literal["pdf", "docx"] = "pdf"
-
-
-class ReviewOut(BaseModel):
-    confirmed: bool
-    objection: str
-    record_sha256: str
-    at: datetime
-    # Whether the record still reads as it did when this review was given.
-    current: bool
-
-
-class PartyRecordOut(BaseModel):
-    session_id: str
-    case_number: str
-    status: SessionStatus
-    text: str
-    sha256: str
-    your_review: ReviewOut | None
-
-
-class ReviewIn(_In):
-    confirmed: bool
-    objection: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] = ""
-    # The SHA-256 of the record text shown to the party (from GET …/record).
-    record_sha256: Sha256
-
-    @model_validator(mode="after")
-    def _note_for_objection(self) -> ReviewIn:
-        if not self.confirmed and not self.objection:
-            raise ValueError("提出异议时请填写意见 / an objection needs a note")
-        return self
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -211,7 +90,7 @@ def _staff_role_label(ctx: Ctx) -> str:
 
 
 async def _push(ctx: Ctx, segment: TranscriptSegment) -> None:
-    live = ctx.state.find(TRANSCRIPT)
+    live = ctx.state.find(LIVE_CORRECTIONS)
     if live is not None:
         out = SegmentOut.model_validate(segment).model_dump(mode="json")
         await live.push_update(segment.session_id, segment.document, out)
@@ -448,12 +327,11 @@ async def export_record(ctx: Ctx, body: ExportIn) -> web.Response:
     rows = list(await ctx.db.scalars(select(Recording).where(Recording.session_id == session.id)))
     row = _latest_sealed(rows)
     manifest_sha = ""
-    recording = ctx.state.find(RECORDING)
-    if row is not None and recording is not None:
+    if row is not None:
         folder = settings.effective_recordings_dir / row.folder
         title = f"调解笔录（{body.format.upper()}）"
         await asyncio.to_thread(
-            add_documents, folder, recording.key, [(final, title)], actor=ctx.actor
+            add_documents, folder, server_key(ctx.state), [(final, title)], actor=ctx.actor
         )
         manifest_sha, size = await asyncio.to_thread(folder_facts, folder)
         row.manifest_sha256 = manifest_sha

@@ -72,7 +72,7 @@ from server.models import (
     User,
 )
 from server.security.tokens import TokenError
-from signaling.features.recording import RECORDING
+from server.server_key import server_key
 
 api = Api()
 TAG = "recordings"
@@ -306,7 +306,7 @@ async def recording_detail(ctx: Ctx) -> RecordingDetailOut:
 async def verify_recording(ctx: Ctx) -> VerifyOut:
     row, session = await load_visible_recording(ctx, ctx.match("recording_id"))
     _playable(row)
-    key = ctx.state.part(RECORDING).key.public_key
+    key = server_key(ctx.state).public_key
     report = await asyncio.to_thread(verify_folder, _folder(ctx, row), key)
     _audit(ctx, "recording.verify", session.id, row.id, ok=report.ok,
            problems=[p.code for p in report.problems if p.severity == "error"][:50])
@@ -533,7 +533,7 @@ async def download(ctx: Ctx, token: str) -> web.StreamResponse:
             "Referrer-Policy": "no-referrer",
             "X-Frame-Options": "DENY",
         })
-        pem: bytes = ctx.state.part(RECORDING).key.public_pem()
+        pem: bytes = server_key(ctx.state).public_pem()
         return await stream_zip(ctx.request, response, folder, [*members, *SEAL_NAMES], pem,
                                 omitted)
 

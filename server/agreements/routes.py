@@ -13,16 +13,15 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import select
 
 from server import audit
-from server.access import visible_sessions
+from server.access import CASE_READERS, visible_sessions
 from server.agreements import documents as docs
 from server.agreements import identity as idstore
 from server.agreements import output, package, verification
 from server.agreements.models import AgreementTemplate, DocStatus, IdentityVerification
 from server.agreements.templates import default_template
-from server.api.routes.cases import CASE_READERS
-from server.api.routes.sessions import load_session
 from server.http.errors import ApiError, not_found
 from server.http.framework import Api, Ctx
+from server.http.rows import load_session
 from server.models import CaseType, MediationSession, UserRole
 from server.security.principals import PartyPrincipal
 
