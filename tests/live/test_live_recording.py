@@ -116,7 +116,10 @@ async def test_session_is_recorded_sealed_and_verifies(live: LiveSession) -> Non
         (t for t in tracks if t["participant"] == live.pids["applicant"] and t["media"] == "audio"),
         key=lambda t: t["segment"],
     )[0]
-    assert abs(app_audio["start_wallclock"] - first["start_wallclock"]) <= 0.1
+    # Both segments open at the same moment; the video's first frame is the keyframe asked for
+    # then (a PLI round trip, longer on a loaded machine: 0.135 s seen on 2 busy cores), audio's
+    # the next 20 ms packet.
+    assert abs(app_audio["start_wallclock"] - first["start_wallclock"]) <= 0.5
     audio = decode(folder / app_audio["name"])
     assert audio.duration > 2.0
     # Respondent stayed in the main room throughout: one continuous segment.
