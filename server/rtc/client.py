@@ -29,7 +29,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import SessionDescription
 
-from .aiortc_seam import ReceiverTap, TappedFrame, receive_media_inline
+from .aiortc_seam.receiver import ReceiverTap, TappedFrame
+from .aiortc_seam.transport import receive_media_inline
 from .keyframes import vp8_dimensions
 from .publication import publisher_of_track_id
 from .synthetic import MovingPatternTrack, ToneTrack
@@ -252,8 +253,9 @@ class MediaClient:
         receiver = self._receiver_of(track)
         if receiver is not None:
             self._taps.append(
-                ReceiverTap(receiver, lambda f: self._count_encoded(receiving.stats, f),
-                            lambda: None)
+                ReceiverTap(
+                    receiver, lambda f: self._count_encoded(receiving.stats, f), lambda: None
+                )
             )
 
     def _follow_reused_m_lines(self, sdp: str) -> None:

@@ -19,17 +19,14 @@ from aiortc import RTCRtpSender
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
-from .aiortc_seam import (
-    RtpRoute,
-    count_sent,
+from .aiortc_seam.sender import (
     intercept_retransmissions,
     on_sender_started,
     renew_sender_ssrcs,
     report_sent,
-    rtp_route,
-    send_rtp,
     sender_ssrcs,
 )
+from .aiortc_seam.transport import RtpRoute, count_sent, rtp_route, send_rtp
 from .rtp_writer import (
     HeaderExtensionIds,
     RtpWriter,
@@ -48,9 +45,7 @@ HISTORY_SIZE = 128
 class PacketSender:
     """Direct RTP sending for one `RTCRtpSender` whose track yields nothing itself."""
 
-    def __init__(
-        self, sender: RTCRtpSender, *, on_start: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, sender: RTCRtpSender, *, on_start: Callable[[], None] | None = None) -> None:
         self._sender = sender
         self._on_start = on_start
         self._writer: RtpWriter | None = None
@@ -89,8 +84,11 @@ class PacketSender:
             return
         codec = codecs[0]
         self._rtx_payload_type = next(
-            (c.payloadType for c in parameters.codecs
-             if is_rtx(c) and str(c.parameters.get("apt")) == str(codec.payloadType)),
+            (
+                c.payloadType
+                for c in parameters.codecs
+                if is_rtx(c) and str(c.parameters.get("apt")) == str(codec.payloadType)
+            ),
             None,
         )
         ssrc, _ = sender_ssrcs(self._sender)

@@ -13,7 +13,7 @@ from aiortc.codecs import get_encoder
 from aiortc.codecs.base import Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from .aiortc_seam import ReceiverTap, TappedFrame
+from .aiortc_seam.receiver import ReceiverTap, TappedFrame
 from .frame import EncodedFrame, FrameSink, MediaKind
 from .keyframe_requests import KeyframeRequestLimiter
 from .keyframes import is_keyframe

@@ -14,15 +14,14 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
-from .aiortc_seam import (
+from .aiortc_seam.negotiation import (
     header_extension_ids,
-    intercept_keyframe_requests,
     negotiated_codecs,
     offer_as_negotiated,
-    receive_media_inline,
-    set_sender_stream_id,
     transceiver_codecs_by_kind,
 )
+from .aiortc_seam.sender import intercept_keyframe_requests, set_sender_stream_id
+from .aiortc_seam.transport import receive_media_inline
 from .codec_preferences import forwarding_preferences
 from .config import MediaConfig
 from .errors import NegotiationError
@@ -205,7 +204,9 @@ class ServerPeer:
                 )
             before = {key: o.transceiver.currentDirection for key, o in self.outbound.items()}
             try:
-                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=filter_sdp(sdp), type="answer"))
+                await self.pc.setRemoteDescription(
+                    RTCSessionDescription(sdp=filter_sdp(sdp), type="answer")
+                )
             except Exception as exc:
                 raise NegotiationError(f"{self.participant_id}: bad answer: {exc!r}") from exc
             announced, self._announced = self._announced, set()
@@ -292,8 +293,9 @@ class ServerPeer:
         spare.transceiver.sender.replaceTrack(spare.track)
         set_sender_stream_id(spare.transceiver.sender, source.publisher_id)
         spare.sender.new_stream()
-        out = Outbound(source=source, track=spare.track, transceiver=spare.transceiver,
-                       sender=spare.sender)
+        out = Outbound(
+            source=source, track=spare.track, transceiver=spare.transceiver, sender=spare.sender
+        )
         self.outbound[source.id] = out
         self._negotiation_pending = True
         return out
@@ -311,8 +313,13 @@ class ServerPeer:
             codec, current = sender.codec, track.source  # a reused m-line has a new source
             if codec is not None and codec.mimeType.lower() != current.codec.mimeType.lower():
                 # Forwarding never transcodes: this subscriber cannot decode the publisher.
-                logger.warning("%s: %s negotiated %s, publisher sends %s", self.participant_id,
-                               current.id, codec.mimeType, current.codec.mimeType)
+                logger.warning(
+                    "%s: %s negotiated %s, publisher sends %s",
+                    self.participant_id,
+                    current.id,
+                    codec.mimeType,
+                    current.codec.mimeType,
+                )
             track.resync()
 
         sender = PacketSender(transceiver.sender, on_start=started)

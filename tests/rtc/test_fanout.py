@@ -10,7 +10,7 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from server.rtc.aiortc_seam import TappedFrame
+from server.rtc.aiortc_seam.receiver import TappedFrame
 from server.rtc.forwarding import ForwardingTrack
 from server.rtc.frame import EncodedFrame, MediaKind
 from server.rtc.keyframe_requests import KeyframeRequestLimiter

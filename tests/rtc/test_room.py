@@ -8,7 +8,7 @@ import time
 import pytest
 
 from server.rtc import MediaConfig, MediaRoom, NegotiationError, RoomFullError
-from server.rtc.aiortc_seam import negotiated_codecs
+from server.rtc.aiortc_seam.negotiation import negotiated_codecs
 from server.rtc.client import MediaClient
 from server.rtc.loopback import LoopbackSignaling
 
@@ -44,9 +44,7 @@ async def test_four_participants_each_receive_the_other_three(
 ) -> None:
     ids = ["p1", "p2", "p3", "p4"]
     clients = await connect_all(signaling, ids)
-    await asyncio.gather(
-        *(assert_receives_av(clients[s], p) for s in ids for p in ids if p != s)
-    )
+    await asyncio.gather(*(assert_receives_av(clients[s], p) for s in ids for p in ids if p != s))
     for pid, client in clients.items():
         assert client.frames_from(pid) == 0
 
@@ -262,9 +260,12 @@ async def test_a_publisher_reconnecting_reuses_retired_m_lines(
         await signaling.settle()
         new = {t.id for t in room.published_tracks("party")}
         await eventually(
-            lambda new=new: all(  # type: ignore[misc]
-                judge.remote[i].frames > 2 for i in new if i in judge.remote
-            ) and new <= set(judge.remote)
+            lambda new=new: (
+                all(  # type: ignore[misc]
+                    judge.remote[i].frames > 2 for i in new if i in judge.remote
+                )
+                and new <= set(judge.remote)
+            )
         )
     # The judge's own two m-lines, the party's current two, at most one retired generation.
     assert len(room.peer("judge").pc.getTransceivers()) <= 6

@@ -11,7 +11,7 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RTCP_RTPFB_NACK, HeaderExtensions, RtcpRtpfbPacket
 
 from server.rtc import MediaRoom
-from server.rtc.aiortc_seam import (
+from server.rtc.aiortc_seam.pin import (
     RECEIVER_BITRATE_ESTIMATOR,
     RECEIVER_DECODER_QUEUE,
     RECEIVER_DECODER_THREAD,
@@ -21,13 +21,12 @@ from server.rtc.aiortc_seam import (
     SENDER_STREAM_ID,
     SUPPORTED_AIORTC_VERSION,
     TRANSCEIVER_CODECS,
-    _InlineRtpReceiver,
     check_aiortc_compatibility,
-    decoder_thread_alive,
     installed_aiortc_version,
-    nominated_pair,
-    sender_ssrcs,
 )
+from server.rtc.aiortc_seam.receiver import decoder_thread_alive
+from server.rtc.aiortc_seam.sender import sender_ssrcs
+from server.rtc.aiortc_seam.transport import _InlineRtpReceiver, nominated_pair
 from server.rtc.client import MediaClient
 from server.rtc.loopback import LoopbackSignaling
 from server.rtc.rtp_writer import sequence_number
@@ -181,7 +180,7 @@ def test_reusing_an_m_line_relies_on_these_internals() -> None:
 async def test_a_renewed_sender_gets_the_subscribers_rtcp_under_its_new_ssrc(
     room: MediaRoom, signaling: LoopbackSignaling
 ) -> None:
-    from server.rtc.aiortc_seam import DTLS_RTP_ROUTER
+    from server.rtc.aiortc_seam.pin import DTLS_RTP_ROUTER
 
     await alice_seen_by_bob(room, signaling, 5)
     video = next(o for o in room.peer("bob").outbound.values() if o.source.kind == "video")

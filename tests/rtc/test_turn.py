@@ -17,7 +17,7 @@ from aioice.turn import create_turn_endpoint
 from aiortc import RTCIceServer
 
 from server.rtc import MediaConfig, MediaRoom
-from server.rtc.aiortc_seam import _InlineRtpReceiver, nominated_pair
+from server.rtc.aiortc_seam.transport import _InlineRtpReceiver, nominated_pair
 from server.rtc.loopback import LoopbackSignaling
 from server.rtc.turn_credentials import credentials_for
 
@@ -57,11 +57,29 @@ def _coturn(
     port = _free_port()
     proc = subprocess.Popen(
         [
-            str(binary), "-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
-            "--listening-port", str(port), "--min-port", str(min_port),
-            "--max-port", str(min_port + 200), *auth, "--realm", "court.test",
-            "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli",
-            "--pidfile", str(workdir / "turn.pid"), "--log-file", str(workdir / "turn.log"),
+            str(binary),
+            "-n",
+            "--listening-ip",
+            "127.0.0.1",
+            "--relay-ip",
+            "127.0.0.1",
+            "--listening-port",
+            str(port),
+            "--min-port",
+            str(min_port),
+            "--max-port",
+            str(min_port + 200),
+            *auth,
+            "--realm",
+            "court.test",
+            "--allow-loopback-peers",
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            "--pidfile",
+            str(workdir / "turn.pid"),
+            "--log-file",
+            str(workdir / "turn.log"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -124,9 +142,7 @@ async def _allocates(url: str, username: str | None, password: str | None) -> bo
     host, port = url.removeprefix("turn:").split("?")[0].rsplit(":", 1)
     try:
         transport, _ = await asyncio.wait_for(
-            create_turn_endpoint(
-                asyncio.DatagramProtocol, (host, int(port)), username, password
-            ),
+            create_turn_endpoint(asyncio.DatagramProtocol, (host, int(port)), username, password),
             timeout=5,
         )
     except Exception:

@@ -1,5 +1,5 @@
 // The server forwards each publisher's tracks with msid "<publisher_id> <publisher_id>~<kind>~<incarnation>.<mid>"
-// (server/rtc/publication.py published_track_id, server/rtc/aiortc_seam.py set_sender_stream_id).
+// (server/rtc/publication.py published_track_id, server/rtc/aiortc_seam/sender.py set_sender_stream_id).
 
 export const TRACK_ID_SEPARATOR = '~'
 const PID_RE = /^[0-9a-f]{32}$/
