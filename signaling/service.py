@@ -1,26 +1,31 @@
-"""Live rooms over socket.io: authentication, lobby, caucus and negotiation with the server peer.
+"""The live room's orchestration: rooms, their features, and what every client event does.
 
 One `SignalingService` per application. Room rules live in `signaling.room.Room` (pure state);
 media lives in `server.rtc.MediaRoom`; this module connects the two and the clients, and writes
-every change that matters to the audit log.
+every change that matters to the audit log. It creates rooms (restoring one saved before a
+restart), runs the lobby, caucus, chat and negotiation with the server peer, plugs the features
+in, and closes rooms (one that ended, or all of them at shutdown).
+
+It leaves to others what is not the room's: the socket.io server, the sockets' identities and
+the checks every event passes before it gets here (`signaling.transport`), the saved state that
+survives a restart (`signaling.room_store`) and /metrics (`signaling.room_metrics`). This module
+does not import socket.io: the live room will later run in a media worker process per core,
+where the clients' events arrive by another way, and only the transport changes.
+`attach()` wires the parts into the aiohttp application.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import socketio
 from aiortc import RTCIceServer
-from sqlalchemy import delete, update
 
-from server.db import retry_transient
-from server.models import Invite, LiveRoomState, MediationSession, Outcome, SessionStatus
+from server.models import Invite, MediationSession, Outcome, SessionStatus
 from server.rtc.config import MediaConfig
 from server.rtc.errors import MediaError
 from server.rtc.publication import PublishedTrack
@@ -31,13 +36,15 @@ from signaling import protocol as p
 from signaling.audit_batch import AuditBatch
 from signaling.connections import ConnectionGuard
 from signaling.feature import RoomFeature
-from signaling.identity import Identity, authenticate
-from signaling.live_room import LiveRoom, ServerGap
+from signaling.identity import Identity
+from signaling.live_room import LiveRoom
 from signaling.protocol import SignalingError
 from signaling.room import STAFF_KINDS, Member, Presence, Room
-from signaling.room_state import dump_room, restore_room, was_recording
+from signaling.room_metrics import RoomMetrics
+from signaling.room_store import RoomStore
 from signaling.routing import LocalRouter, RedisRouter, RoomRouter
 from signaling.throttle import EventThrottle
+from signaling.transport import SocketServer, SocketTransport, socket_server
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +71,9 @@ class _MediaObserver(MediaRoomObserver):
 
 class SignalingService:
     def __init__(
-        self, state: AppState, sio: socketio.AsyncServer, router: RoomRouter | None = None
+        self, state: AppState, sio: SocketServer, router: RoomRouter | None = None
     ) -> None:
         self.state = state
-        self.sio = sio
         self.router: RoomRouter = router or LocalRouter()
         self.rooms: dict[str, LiveRoom] = {}
         self._stopping = False
@@ -75,19 +81,28 @@ class SignalingService:
         self.up_since = datetime.now(UTC)
         # One room creation (and restore from the database) at a time.
         self._creating = asyncio.Lock()
-        self._sids: dict[str, Identity] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # The room's features, in the order they run at every moment (see signaling/feature.py).
         self.features: list[RoomFeature] = []
-        settings = state.settings
-        self.guard = ConnectionGuard(
-            sio,
-            join_timeout_s=settings.socket_join_timeout_seconds,
-            per_address=settings.max_sockets_per_address,
+        self.transport = SocketTransport(
+            state, sio, joined=self._joined, gone=self._socket_gone
         )
-        self.throttle = EventThrottle(settings.event_burst, settings.events_per_second)
+        self.store = RoomStore(state.db, self.rooms)
+        self.room_metrics = RoomMetrics(state.metrics, self.rooms)
         self.audit_batch = AuditBatch(state.db)
         self._register()
+
+    @property
+    def sio(self) -> SocketServer:
+        return self.transport.sio
+
+    @property
+    def guard(self) -> ConnectionGuard:
+        return self.transport.guard
+
+    @property
+    def throttle(self) -> EventThrottle:
+        return self.transport.throttle
 
     # --- plumbing ---------------------------------------------------------------------------
     def spawn(self, coro: Awaitable[Any]) -> None:
@@ -141,7 +156,7 @@ class SignalingService:
             media.add_observer(_MediaObserver(self, live))
             resume = await self._restore(live)
             self.rooms[ident.session_id] = live
-            self.state.metrics.rooms.set(len(self.rooms))
+            self.room_metrics.count_rooms()
         if resume:
             await self._resume_recording(live)
         return live
@@ -149,31 +164,12 @@ class SignalingService:
     # --- state that survives a restart ---------------------------------------------------------
     async def _restore(self, live: LiveRoom) -> bool:
         """Load the room's saved state after a restart; True when its recording must resume."""
-        try:
-            async with self.state.db.session() as db:
-                row = await db.get(LiveRoomState, live.session_id)
-                if row is None:
-                    return False
-                saved, alive_at, stopped_at = dict(row.state), row.alive_at, row.stopped_at
-        except Exception:
-            log.exception("room %s: saved state unreadable; starting empty", live.session_id)
+        restored = await self.store.restore(live, self.up_since)
+        if restored is None:
             return False
-        now = time.time()
-        seated = restore_room(live.room, saved, now)
-        live.resumed_gap = ServerGap(
-            start=stopped_at or alive_at,
-            end=max(self.up_since, stopped_at or alive_at),
-            clean=stopped_at is not None,
-        )
-        for m in seated:
+        for m in restored.seated:
             self._start_grace(live, m.pid)
-        log.warning(
-            "room %s restored after a server gap of %.1f s: %d seats kept",
-            live.session_id,
-            (live.resumed_gap.end - live.resumed_gap.start).total_seconds(),
-            len(seated),
-        )
-        return was_recording(saved)
+        return restored.resume
 
     async def _resume_recording(self, live: LiveRoom) -> None:
         """Recording was on when the server went away: a new segment starts at once, and the
@@ -192,66 +188,11 @@ class SignalingService:
         if live.save_pending or live.room.ended or self._stopping:
             return
         live.save_pending = True
-        self.spawn(self._save(live))
-
-    async def _save(self, live: LiveRoom) -> None:
-        await asyncio.sleep(0)  # let the rest of this burst of changes land first
-        live.save_pending = False
-        if live.room.ended:
-            return
-
-        async def write() -> None:
-            # The room as it is now: a retry after a pause saves the newest state.
-            if live.room.ended:
-                return
-            state = dump_room(live.room)
-            async with self.state.db.session() as db:
-                row = await db.get(LiveRoomState, live.session_id)
-                now = datetime.now(UTC)
-                if row is None:
-                    db.add(LiveRoomState(
-                        session_id=live.session_id, state=state, saved_at=now, alive_at=now
-                    ))
-                else:
-                    row.state = state
-                    row.saved_at = row.alive_at = now
-                    row.stopped_at = None
-
-        try:
-            await retry_transient(write, what=f"room {live.session_id}: saving its state")
-        except Exception:
-            # The room goes on; its next change saves again.
-            log.exception("room %s: saving its state failed", live.session_id)
+        self.spawn(self.store.save(live))
 
     async def heartbeat(self, interval: float = 5.0) -> None:
         """Mark the live rooms alive: after a crash, the last beat is where the gap began."""
-        while True:
-            await asyncio.sleep(interval)
-            await self._stamp_live_rooms("heartbeat", alive_at=datetime.now(UTC))
-
-    async def _mark_stopped(self) -> None:
-        now = datetime.now(UTC)
-        await self._stamp_live_rooms("shutdown time", stopped_at=now, alive_at=now)
-
-    async def _stamp_live_rooms(self, what: str, **values: datetime) -> None:
-        """Set times on the saved state of every live room this node holds."""
-        ids = [sid for sid, lr in self.rooms.items() if not lr.room.ended]
-        if not ids:
-            return
-        try:
-            async with self.state.db.session() as db:
-                await db.execute(
-                    update(LiveRoomState).where(LiveRoomState.session_id.in_(ids)).values(**values)
-                )
-        except Exception:
-            log.warning("room %s not saved", what, exc_info=True)
-
-    async def _forget(self, session_id: str) -> None:
-        try:
-            async with self.state.db.session() as db:
-                await db.execute(delete(LiveRoomState).where(LiveRoomState.session_id == session_id))
-        except Exception:
-            log.warning("saved room state of %s not removed", session_id, exc_info=True)
+        await self.store.heartbeat(interval)
 
     async def _tell_about_gap(self, live: LiveRoom, m: Member) -> None:
         gap = live.resumed_gap
@@ -275,8 +216,7 @@ class SignalingService:
         )
 
     async def emit(self, event: str, data: Any, sid: str | None) -> None:
-        if sid is not None:
-            await self.sio.emit(event, data, to=sid)
+        await self.transport.emit(event, data, sid)
 
     async def broadcast_state(self, live: LiveRoom) -> None:
         # Every change that matters is broadcast, so this is where it is also saved.
@@ -284,10 +224,7 @@ class SignalingService:
         for m in list(live.room.members.values()):
             if m.sid is not None:
                 await self.emit("room_state", live.room.snapshot(m.pid), m.sid)
-        connected = sum(
-            1 for lr in self.rooms.values() for m in lr.room.members.values() if m.sid is not None
-        )
-        self.state.metrics.participants.set(connected)
+        self.room_metrics.count_participants()
 
     async def log_event(self, live: LiveRoom, action: str, actor: str, **details: Any) -> None:
         """Audit row (database) + room event hooks (the sealed record's event log)."""
@@ -315,14 +252,10 @@ class SignalingService:
                 live.media.set_subscriptions(pid, subs[pid])
             else:
                 await live.media.remove_peer(pid)
-        self.state.metrics.tracks.set(
-            sum(len(lr.media.published_tracks()) for lr in self.rooms.values())
-        )
+        self.room_metrics.count_tracks()
 
-    # --- socket.io handlers -----------------------------------------------------------------
+    # --- client events ------------------------------------------------------------------------
     def _register(self) -> None:
-        self.sio.on("connect", self._on_connect)
-        self.sio.on("disconnect", self._on_disconnect)
         handlers: dict[str, tuple[type[p.Event], Callable[..., Awaitable[Any]]]] = {
             "join": (p.JoinEvent, self.on_join),
             "leave": (p.Empty, self.on_leave),
@@ -348,8 +281,7 @@ class SignalingService:
         }
         self.events = handlers
         for name, (model, fn) in handlers.items():
-            self.sio.on(name, self._wrap(name, model, fn))
-        self.sio.on("*", self._on_unknown)
+            self.transport.on(name, model, fn)
 
     def add_feature(self, feature: RoomFeature) -> None:
         """Plug a feature into every room; features run in the order they are added."""
@@ -357,84 +289,23 @@ class SignalingService:
             if name in self.events:
                 raise ValueError(f"event {name!r} is already handled")
             self.events[name] = (model, fn)
-            self.sio.on(name, self._wrap(name, model, fn))
+            self.transport.on(name, model, fn)
         self.features.append(feature)
 
-    def _wrap(
-        self, name: str, model: type[p.Event], fn: Callable[..., Awaitable[Any]]
-    ) -> Callable[..., Awaitable[dict[str, Any]]]:
-        async def handler(sid: str, *args: Any) -> dict[str, Any]:
-            try:
-                if len(args) > 1:
-                    # socket.io lets a client send several arguments; every event takes one.
-                    raise SignalingError(
-                        "invalid_payload", "事件只接受一个参数 / an event takes one argument"
-                    )
-                data = args[0] if args else None
-                ident = self._sids.get(sid)
-                if ident is None:
-                    raise SignalingError("unauthenticated", "未认证的连接 / not authenticated")
-                if not self.throttle.allow(f"{ident.session_id}:{ident.participant_id}"):
-                    raise SignalingError(
-                        "rate_limited", "操作过于频繁，请稍后再试 / too many events: slow down"
-                    )
-                if len(json.dumps(data, default=str)) > p.MAX_EVENT_BYTES:
-                    raise SignalingError("payload_too_large", "事件数据过大 / payload too large")
-                live = self.rooms.get(ident.session_id)
-                # Only the socket that joined acts for its participant: another socket of the
-                # same link (opened earlier, or never joined) may not chat or replace media.
-                if name != "join" and (
-                    live is None
-                    or ident.participant_id not in live.room.members
-                    or live.room.members[ident.participant_id].sid != sid
-                ):
-                    raise SignalingError("not_joined", "请先加入 / join first")
-                payload = p.parse(model, data)
-                result = await fn(sid, ident, payload)
-                return {"ok": True, **(result or {})}
-            except SignalingError as exc:
-                return exc.ack()
-            except MediaError as exc:
-                log.info("media error on %s from %s: %s", name, sid, exc)
-                return SignalingError(
-                    "media_error", f"媒体协商失败 / negotiation failed: {exc}"
-                ).ack()
-            except Exception:
-                log.exception("signaling handler %s failed", name)
-                return SignalingError("internal", "服务器内部错误 / internal server error").ack()
+    def _joined(self, sid: str, ident: Identity) -> bool:
+        """Is `sid` the socket that joined for `ident`'s participant? Only that one acts for it
+        (the transport asks before every event but join)."""
+        live = self.rooms.get(ident.session_id)
+        return not (
+            live is None
+            or ident.participant_id not in live.room.members
+            or live.room.members[ident.participant_id].sid != sid
+        )
 
-        return handler
-
-    async def _on_unknown(self, event: str, sid: str, data: Any = None) -> dict[str, Any]:
-        return SignalingError("unknown_event", f"未知事件 / unknown event: {event[:40]}").ack()
-
-    async def _on_connect(self, sid: str, *args: Any) -> Any:
-        # socket.io calls this with (environ, auth); a client *event* named "connect" arrives
-        # here too, with whatever arguments it sent.
-        environ = args[0] if args else None
-        auth = args[1] if len(args) > 1 else None
-        if sid in self._sids or not isinstance(environ, dict) or len(args) > 2:
-            # A client *event* named "connect" (python-socketio dispatches it to this handler
-            # too): not a connection. An error ack, and nothing changes.
-            return SignalingError("unknown_event", "未知事件 / unknown event: connect").ack()
-        request = environ.get("aiohttp.request")
-        try:
-            ident = await authenticate(self.state, request, auth)
-        except SignalingError as exc:
-            self.guard.refused(sid)
-            # The browser receives {"message": …, "data": {"code": …}} in its connect_error.
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.message, {"code": exc.code}
-            ) from exc
-        self._sids[sid] = ident
-
-    async def _on_disconnect(self, sid: str, *args: Any) -> Any:
-        reason = args[0] if args else None
-        if self.sio.manager.is_connected(sid, "/"):
-            # A client event named "disconnect" on a live socket, not its end: the seat stays.
-            return SignalingError("unknown_event", "未知事件 / unknown event: disconnect").ack()
-        ident = self._sids.pop(sid, None)
-        if ident is None or self._stopping:
+    async def _socket_gone(self, sid: str, ident: Identity, reason: Any) -> None:
+        """An authenticated socket disconnected: its member (if it still is theirs) waits out
+        the reconnect grace."""
+        if self._stopping:
             # A server stop is no participant leaving: the saved room keeps their seat.
             return
         live = self.rooms.get(ident.session_id)
@@ -513,7 +384,7 @@ class SignalingService:
     async def on_links_revoked(self, invite_ids: set[str]) -> None:
         """Cut off every socket of a revoked link (or ended staff login) now; a participant
         seated through it leaves the room (it can no longer bring them back)."""
-        for sid, ident in list(self._sids.items()):
+        for sid, ident in self.transport.identities():
             # A link by its invite id; a staff login by its actor ("user:<id>") when the
             # account's sessions end (password reset, account disabled).
             if ident.invite_id not in invite_ids and not (
@@ -564,16 +435,16 @@ class SignalingService:
                 timer.cancel()
             if ev.consent:
                 live.room.consent(m.pid)
-            await self.sio.enter_room(sid, f"session:{ident.session_id}")
+            await self.transport.enter_session(sid, ident.session_id)
             replaced = bool(old_sid and old_sid != sid)
             if old_sid and replaced:
                 # Same identity from a new tab/device: the newest connection wins, and the
                 # mediator is told (a party's link opened on a second device).
-                self._sids.pop(old_sid, None)
+                self.transport.forget(old_sid)
                 await self.emit(
                     "replaced", {"message": "您已在其他窗口加入 / joined elsewhere"}, old_sid
                 )
-                self.spawn(self.sio.disconnect(old_sid))
+                self.spawn(self.transport.disconnect(old_sid))
                 await self._notify_staff(
                     live,
                     "participant_replaced",
@@ -718,8 +589,8 @@ class SignalingService:
         if sid is None:
             return
         await self.emit(event, {"message": message}, sid)
-        self._sids.pop(sid, None)
-        self.spawn(self.sio.disconnect(sid))
+        self.transport.forget(sid)
+        self.spawn(self.transport.disconnect(sid))
 
     async def on_offer(self, sid: str, ident: Identity, ev: p.SdpEvent) -> dict[str, Any]:
         live = self.rooms[ident.session_id]
@@ -889,10 +760,8 @@ class SignalingService:
         await self.log_event(live, "session.start", ident.actor)
         async with live.lock:
             await self.broadcast_state(live)
-        await self.sio.emit(
-            "session_started",
-            {"recording": live.room.recording_active},
-            room=f"session:{ident.session_id}",
+        await self.transport.emit_to_session(
+            "session_started", {"recording": live.room.recording_active}, ident.session_id
         )
         return {}
 
@@ -919,7 +788,7 @@ class SignalingService:
                 session.outcome_note = ev.note
                 session.ended_at = datetime.now(UTC)
         payload = {"outcome": ev.outcome.value, "note": ev.note}
-        await self.sio.emit("session_ended", payload, room=f"session:{ident.session_id}")
+        await self.transport.emit_to_session("session_ended", payload, ident.session_id)
         await self.close_room(live)
 
     async def close_room(self, live: LiveRoom) -> None:
@@ -929,42 +798,20 @@ class SignalingService:
         sids = []
         for m in live.room.members.values():
             if m.sid is not None:
-                self._sids.pop(m.sid, None)
+                self.transport.forget(m.sid)
                 sids.append(m.sid)
                 m.sid = None
         # Disconnect a moment later: the acks of the events being handled now (the mediator's
         # own end_session) must reach the clients first.
-        self.spawn(self._disconnect_later(sids, 1.0))
+        self.spawn(self.transport.disconnect_later(sids, 1.0))
         self.rooms.pop(live.session_id, None)
-        await self._forget(live.session_id)
+        await self.store.forget(live.session_id)
         await self.router.release(live.session_id)
-        self.state.metrics.rooms.set(len(self.rooms))
-
-    async def _disconnect_later(self, sids: list[str], delay: float) -> None:
-        await asyncio.sleep(delay)
-        for sid in sids:
-            await self.sio.disconnect(sid)
+        self.room_metrics.count_rooms()
 
     async def sample_metrics(self, interval: float = 5.0) -> None:
-        """Forwarded bytes and bitrate for /metrics: each published track's new payload bytes
-        times the number of peers currently allowed to receive it."""
-        last: dict[str, int] = {}
-        while True:
-            await asyncio.sleep(interval)
-            forwarded = 0
-            seen: dict[str, int] = {}
-            for live in list(self.rooms.values()):
-                peers = live.media.participant_ids
-                for track in live.media.published_tracks():
-                    seen[track.id] = track.stats.bytes
-                    delta = track.stats.bytes - last.get(track.id, 0)
-                    receivers = sum(
-                        1 for pid in peers if live.media.may_receive(pid, track.publisher_id)
-                    )
-                    forwarded += max(0, delta) * receivers
-            last = seen
-            self.state.metrics.forwarded_bytes.inc(forwarded)
-            self.state.metrics.bitrate.set(forwarded * 8 / interval)
+        """Forwarded bytes and bitrate for /metrics (see `RoomMetrics.sample`)."""
+        await self.room_metrics.sample(interval)
 
     async def shutdown(self) -> None:
         """A clean stop (SIGTERM): the rooms stay live in the database and resume on restart.
@@ -977,12 +824,7 @@ class SignalingService:
         # Close every client's transport now: a socket left open kept the process alive until
         # its ping timed out (about 20 s) while clients saw a frozen room. The clients see the
         # transport close and reconnect on their own; their seats stay saved as they were.
-        for sock in list(self.sio.eio.sockets.values()):
-            try:
-                # Queue the close without waiting for the client's side of it.
-                await sock.close(wait=False)
-            except Exception:
-                log.warning("closing a client connection at shutdown failed", exc_info=True)
+        await self.transport.close_all()
         for live in self.rooms.values():
             for timer in live.grace_tasks.values():
                 timer.cancel()
@@ -999,7 +841,7 @@ class SignalingService:
             _, stuck = await asyncio.wait(list(self._tasks), timeout=5.0)
             for task in stuck:
                 log.warning("task still running at shutdown: %r", task)
-        await self._mark_stopped()
+        await self.store.mark_stopped()
         log.info("signaling stopped: %d live rooms saved for the restart", len(self.rooms))
         self.rooms.clear()
         await self.router.close()
@@ -1007,21 +849,10 @@ class SignalingService:
 
 def attach(app: Any, state: AppState) -> SignalingService:
     """Mount socket.io on the aiohttp app; a Redis manager when scale-out is configured."""
-    manager = None
     router: RoomRouter = LocalRouter()
     if state.settings.redis_url:
-        manager = socketio.AsyncRedisManager(state.settings.redis_url)
         router = RedisRouter(state.settings.redis_url, state.settings.node_name or None)
-    sio = socketio.AsyncServer(
-        async_mode="aiohttp",
-        client_manager=manager,
-        # Larger than any valid event so oversized ones get an error ack instead of a dropped
-        # connection; beyond this engine.io closes the transport.
-        max_http_buffer_size=1_000_000,
-        ping_interval=10,
-        ping_timeout=10,
-    )
-    sio.attach(app)
+    sio = socket_server(app, state.settings.redis_url)
     service = SignalingService(state, sio, router)
 
     state.revocations.subscribe(service.on_links_revoked)
