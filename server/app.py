@@ -12,10 +12,10 @@ from aiohttp import web
 
 from server import allocator, heap
 from server.agreements import routes as agreements
-from server.api.routes import audit_log, auth, cases, courts, join, sessions, terminals
 from server.archive import routes as recordings
 from server.background import cancel_and_wait
 from server.config import ConfigError, Settings
+from server.court.routes import audit_log, auth, cases, courts, join, sessions, terminals
 from server.court_network import routes as network
 from server.data_dir import make_private
 from server.db import Database

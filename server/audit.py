@@ -50,7 +50,7 @@ async def record_committed(
     connection returns to the pool before this one takes another. A request holding one
     connection while waiting for a second deadlocks the pool once enough of them run at once.
     (Refused logins avoid this altogether: they return their refusal and commit the row in the
-    request's own transaction, see server/api/routes/auth.py `refusal`.)"""
+    request's own transaction, see server/court/routes/auth.py `refusal`.)"""
     if release is not None:
         await release.rollback()
     async with database.session() as s:

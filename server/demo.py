@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit
-from server.api.routes.terminals import new_device_key
 from server.config import Settings
+from server.court.routes.terminals import new_device_key
 from server.db import Database
 from server.invites import invite_token, issue_invite, join_url
 from server.models import (

@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import delete, select
 
 from server import audit
-from server.api.schemas import LoginIn, MeOut, UserOut
+from server.court.schemas import LoginIn, MeOut, UserOut
 from server.http.errors import ApiError, unauthorized
 from server.http.framework import Api, Ctx
 from server.models import StaffSession, User

@@ -6,7 +6,15 @@ from sqlalchemy import or_, select
 
 from server import audit
 from server.access import CASE_READERS, CASE_WRITERS, visible_cases
-from server.api.schemas import CaseIn, CaseOut, CasePatch, CaseQuery, PartyIn, PartyOut, PartyPatch
+from server.court.schemas import (
+    CaseIn,
+    CaseOut,
+    CasePatch,
+    CaseQuery,
+    PartyIn,
+    PartyOut,
+    PartyPatch,
+)
 from server.http.errors import bad_request, not_found
 from server.http.framework import Api, Ctx
 from server.http.rows import load_case

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from server.api.schemas import AuditOut, AuditQuery
+from server.court.schemas import AuditOut, AuditQuery
 from server.http.framework import Api, Ctx
 from server.models import AuditEvent, UserRole
 

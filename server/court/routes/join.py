@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from server import audit
-from server.api.schemas import IceServerOut, JoinOut, JoinSessionOut, ParticipantOut
+from server.court.schemas import IceServerOut, JoinOut, JoinSessionOut, ParticipantOut
 from server.http.errors import ApiError
 from server.http.framework import Api, Ctx
 from server.models import Case, Court, MediationSession, SessionStatus, Terminal

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from server import audit
 from server.access import CASE_READERS, CASE_WRITERS, visible_sessions
-from server.api.schemas import (
+from server.court.schemas import (
     InviteIn,
     InviteLinkOut,
     InviteOut,

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import delete, select
 
 from server import audit
-from server.api.schemas import CourtIn, CourtOut, CourtPatch, UserIn, UserOut, UserPatch
+from server.court.schemas import CourtIn, CourtOut, CourtPatch, UserIn, UserOut, UserPatch
 from server.http.errors import not_found
 from server.http.framework import Api, Ctx
 from server.models import Court, StaffSession, User, UserRole

@@ -11,8 +11,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from server import audit
-from server.api.routes.auth import refusal, too_many_attempts
-from server.api.schemas import (
+from server.court.routes.auth import refusal, too_many_attempts
+from server.court.schemas import (
     JoinSessionOut,
     ScheduleItemOut,
     TerminalIn,
