@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,11 @@ from server.transcripts import routes as transcripts
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 SIGNALING_KEY: web.AppKey[Any] = web.AppKey("signaling", object)
-WEB_DIST = Path(__file__).resolve().parent.parent / "web_client" / "dist"
+# The built web client; SHARED_COURT_WEB_DIST serves another build (a package's, or a test's).
+WEB_DIST = Path(
+    os.environ.get("SHARED_COURT_WEB_DIST")
+    or Path(__file__).resolve().parent.parent / "web_client" / "dist"
+)
 # JSON bodies are small; media never goes through HTTP uploads here.
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -62,6 +62,12 @@ class Settings(BaseModel):
     staff_session_hours: float = Field(default=12.0, gt=0)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
+    # The progress lookup (docs/network.md): a village terminal's budget per login window, and
+    # each case number's back-off after wrong phones (the right phone is always answered).
+    lookup_terminal_attempts: int = Field(default=30, ge=1)
+    lookup_number_free_failures: int = Field(default=3, ge=0)
+    lookup_number_backoff_seconds: float = Field(default=5.0, gt=0)
+    lookup_number_backoff_max_seconds: float = Field(default=900.0, gt=0)
     cookie_secure: bool = False
     # The C allocator `serve` runs on: jemalloc when installed ("auto"), required ("jemalloc"),
     # or the C library's own ("system"); see server/allocator.py.
@@ -106,12 +112,28 @@ class Settings(BaseModel):
     # Evidence uploaded to an intake: the size of one file and the number of files.
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     attachment_max_per_intake: int = Field(default=20, ge=1)
+    # What the statistics' success rate and days to close count (docs/network.md,
+    # "Statistics definitions"): all_closed (withdrawn included) or mediated (left out).
+    stats_definition: Literal["all_closed", "mediated"] = "all_closed"
+    # Sessions booked from a village terminal (court local time, UTC+8): the working periods
+    # ("HH:MM-HH:MM", comma-separated), cut into slots of this length; how far ahead a slot can
+    # be booked, and how soon before its start it stops being bookable.
+    booking_hours: str = "09:00-12:00,14:00-17:30"
+    booking_slot_minutes: int = Field(default=60, ge=10, le=480)
+    booking_horizon_days: int = Field(default=60, ge=1, le=366)
+    booking_lead_minutes: int = Field(default=15, ge=0, le=24 * 60)
     log_level: str = "INFO"
 
     @field_validator("asr_model_dir", "record_font", mode="before")
     @classmethod
     def _empty_path_is_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("booking_hours")
+    @classmethod
+    def _booking_hours(cls, v: str) -> str:
+        parse_periods(v)
+        return ",".join(p.strip() for p in v.split(","))
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -172,6 +194,33 @@ class Settings(BaseModel):
         data["recordings_dir"] = str(self.effective_recordings_dir)
         data["public_url"] = self.effective_public_url
         return data
+
+
+def parse_periods(spec: str) -> list[tuple[int, int]]:
+    """Working periods "09:00-12:00,14:00-17:30" as (start, end) minutes after midnight, in
+    order; ValueError for a malformed, empty, reversed or overlapping period."""
+    periods: list[tuple[int, int]] = []
+    for part in spec.split(","):
+        bounds = part.strip().split("-")
+        if len(bounds) != 2:
+            raise ValueError(f"not a period HH:MM-HH:MM: {part.strip()!r}")
+        start, end = (_minutes_of(b) for b in bounds)
+        if start >= end:
+            raise ValueError(f"a period must end after it starts: {part.strip()!r}")
+        if periods and start < periods[-1][1]:
+            raise ValueError(f"periods must be in order and not overlap: {part.strip()!r}")
+        periods.append((start, end))
+    return periods
+
+
+def _minutes_of(hhmm: str) -> int:
+    hours, sep, minutes = hhmm.strip().partition(":")
+    digits = hours + minutes
+    if not (sep and len(hours) == len(minutes) == 2 and digits.isascii() and digits.isdigit()):
+        raise ValueError(f"not a time HH:MM: {hhmm.strip()!r}")
+    if int(hours) > 23 or int(minutes) > 59:
+        raise ValueError(f"not a time of day (00:00-23:59): {hhmm.strip()!r}")
+    return int(hours) * 60 + int(minutes)
 
 
 class ConfigError(Exception):

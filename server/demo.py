@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import struct
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import audit
 from server.config import Settings
 from server.court.routes.terminals import new_device_key
+from server.court_network.files import stored_path
+from server.court_network.models import EducationItem
+from server.court_network.routes.education import VIDEO_KIND
 from server.db import Database
 from server.invites import invite_token, issue_invite, join_url
 from server.models import (
@@ -37,6 +45,104 @@ DEMO_USERS = {
     "clerk": ("李书记员", UserRole.clerk, "demo-clerk-2026"),
 }
 CASE_NUMBER = "（2026）浙0110民诉前调0001号"
+EDU_ARTICLE = (
+    "遇到物业纠纷，可以先与物业公司协商；协商不成的，可以到村（社区）共享法庭申请诉前调解，"
+    "由调解员和法官在线帮助双方达成协议。调解协议经司法确认后具有强制执行力。"
+)
+
+
+def demo_png(width: int = 640, height: int = 360) -> bytes:
+    """A small poster (PNG, drawn here: no image library, nothing downloaded)."""
+    rows = []
+    for y in range(height):
+        row = bytearray([0])  # filter: none
+        for x in range(width):
+            band = height // 3 < y < 2 * height // 3 and width // 8 < x < 7 * width // 8
+            if band:
+                row += bytes((250, 200, 60))
+            else:
+                row += bytes((31 + x * 60 // width, 58 + y * 60 // height, 96 + x * 80 // width))
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def demo_clip(seconds: float = 2.0, fps: int = 10, width: int = 320, height: int = 180) -> bytes:
+    """A short WebM (VP8) clip, encoded here with PyAV: a bar crossing the court's blue."""
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    out = av.open(buf, mode="w", format="webm")
+    try:
+        stream = out.add_stream("libvpx", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.bit_rate = 200_000
+        frames = max(1, round(seconds * fps))
+        for i in range(frames):
+            img = np.zeros((height, width, 3), np.uint8)
+            img[:, :] = (31, 58, 96)
+            x = i * (width - 24) // max(1, frames - 1)
+            img[height // 2 - 20 : height // 2 + 20, x : x + 24] = (250, 200, 60)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    finally:
+        out.close()
+    return buf.getvalue()
+
+
+def _store_medium(data_dir: Path, data: bytes) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    path = stored_path(data_dir, VIDEO_KIND, sha)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".demo-{sha}")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return sha
+
+
+async def _seed_education(db: AsyncSession, court: Court, data_dir: Path) -> None:
+    """A short 普法 playlist on every terminal of the court (once): a clip, a poster, an
+    article; the kiosk plays it while idle."""
+    if await db.scalar(select(EducationItem.id).where(EducationItem.court_id == court.id)):
+        return
+    clip, poster = demo_clip(), demo_png()
+    items = [
+        EducationItem(
+            kind="video",
+            title="调解小课堂：什么是诉前调解",
+            media_sha256=_store_medium(data_dir, clip),
+            media_type="video/webm",
+            media_size=len(clip),
+        ),
+        EducationItem(
+            kind="image",
+            title="普法海报：民法典与您同行",
+            duration_seconds=10,
+            media_sha256=_store_medium(data_dir, poster),
+            media_type="image/png",
+            media_size=len(poster),
+        ),
+        EducationItem(kind="article", title="物业纠纷怎么办", body=EDU_ARTICLE, duration_seconds=20),
+    ]
+    for pos, item in enumerate(items):
+        item.court_id, item.position, item.all_terminals = court.id, pos, True
+        item.created_by = "system"
+        db.add(item)
+    await db.flush()
 
 
 @dataclass
@@ -146,6 +252,7 @@ async def seed_demo(settings: Settings, base_url: str | None = None) -> DemoResu
                 terminal.key_prefix = prefix
                 terminal.key_hash = hash_password(device_key)
             await s.flush()
+            await _seed_education(s, court, settings.data_dir)
             session = await schedule_session(
                 s,
                 case=case,

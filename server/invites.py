@@ -6,6 +6,7 @@ can be shown again later without storing the token itself.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -30,6 +31,23 @@ def join_url(public_url: str, token: str) -> str:
     return f"{public_url}/join/{token}"
 
 
+# Letters and digits that cannot be mistaken for one another when read aloud or typed from
+# paper (no 0/o, 1/l/i): 31^8 ≈ 8.5·10^11 codes, and resolving them is rate-limited.
+SHORT_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+SHORT_LENGTH = 8
+
+
+def short_url(public_url: str, invite: Invite) -> str | None:
+    return f"{public_url}/j/{invite.short_code}" if invite.short_code else None
+
+
+async def _new_short_code(db: AsyncSession) -> str:
+    while True:
+        code = "".join(secrets.choice(SHORT_ALPHABET) for _ in range(SHORT_LENGTH))
+        if await db.scalar(select(Invite.id).where(Invite.short_code == code)) is None:
+            return code
+
+
 async def issue_invite(
     db: AsyncSession,
     participant: SessionParticipant,
@@ -42,6 +60,7 @@ async def issue_invite(
         role=participant.kind,
         created_by=created_by,
         expires_at=datetime.now(UTC) + timedelta(hours=ttl_hours),
+        short_code=await _new_short_code(db),
     )
     db.add(invite)
     await db.flush()

@@ -81,6 +81,17 @@ class CaseType(enum.StrEnum):
     other = "other"  # 其他
 
 
+# The names a court writes (statistics, notices, imports); the key travels alongside.
+CASE_TYPE_NAMES: dict[CaseType, str] = {
+    CaseType.marriage_family: "婚姻家庭纠纷",
+    CaseType.property_management: "物业服务合同纠纷",
+    CaseType.finance_insurance: "金融保险纠纷",
+    CaseType.neighbour: "邻里纠纷",
+    CaseType.labour: "劳动争议",
+    CaseType.other: "其他纠纷",
+}
+
+
 class PartyRole(enum.StrEnum):
     applicant = "applicant"  # 申请人
     respondent = "respondent"  # 被申请人
@@ -125,6 +136,8 @@ class Court(Base):
     seal_agreements: Mapped[bool] = mapped_column(default=False)
     # IANA zone every document and page states its times in.
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # The court's switchboard: whom a party calls when no clerk's own number is known.
+    phone: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -137,6 +150,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(100))
     role: Mapped[UserRole] = mapped_column(_enum(UserRole, "user_role"))
     password_hash: Mapped[str] = mapped_column(String(200))
+    # A work number parties may call (printed on invitations, named when a link is refused).
+    phone: Mapped[str] = mapped_column(String(32), default="")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -277,6 +292,10 @@ class Invite(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The short link's code (/j/<code>, resolved to the signed token server-side).
+    short_code: Mapped[str | None] = mapped_column(
+        String(16), nullable=True, unique=True, index=True
+    )
 
 
 class AuditEvent(Base):

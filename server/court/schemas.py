@@ -43,17 +43,33 @@ class UserOut(Out):
     display_name: str
     role: UserRole
     active: bool
+    phone: str = ""  # work number, printed on invitations
+
+
+class MeCourtOut(Out):
+    """The caller's court as every page needs it: its name, the zone its times are in, and
+    the number parties call."""
+
+    id: str
+    name: str
+    timezone: str
+    phone: str
 
 
 class MeOut(BaseModel):
     user: UserOut
     csrf_token: str
+    # The court's zone: the web client enters and shows every time in it, whatever the PC's.
+    court: MeCourtOut | None = None
+    # Where parties reach this server (join links and short links /j/<code> start with it).
+    public_url: str | None = None
 
 
 # --- courts and users ---------------------------------------------------------------------
 class CourtIn(In):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     region: Annotated[str, StringConstraints(max_length=200)] = ""
+    phone: Phone = ""
 
 
 class CourtPatch(In):
@@ -63,6 +79,7 @@ class CourtPatch(In):
     ) = None
     region: Annotated[str, StringConstraints(max_length=200)] | None = None
     timezone: TimeZoneName | None = None
+    phone: Phone | None = None
     seal_agreements: bool | None = None
     settlement_requires_agreement: bool | None = None
 
@@ -72,6 +89,7 @@ class CourtOut(Out):
     name: str
     region: str
     timezone: str
+    phone: str = ""  # the court's switchboard: the fallback when a clerk has no number
     seal_agreements: bool
     settlement_requires_agreement: bool
 
@@ -81,11 +99,13 @@ class UserIn(In):
     display_name: Name
     role: UserRole
     password: Annotated[str, StringConstraints(min_length=8, max_length=256)]
+    phone: Phone = ""
 
 
 class UserPatch(In):
     display_name: Name | None = None
     role: UserRole | None = None
+    phone: Phone | None = None
     active: bool | None = None
     password: Annotated[str, StringConstraints(min_length=8, max_length=256)] | None = None
 
@@ -283,12 +303,14 @@ class InviteOut(Out):
     expires_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    short_code: str | None = None  # the short link /j/<code>; none on links issued before it
 
 
 class InviteLinkOut(BaseModel):
     invite: InviteOut
     url: str
     token: str
+    short_url: str | None = None  # the same link, short (for SMS and the QR code)
 
 
 # --- join (parties) -----------------------------------------------------------------------
@@ -306,6 +328,8 @@ class JoinSessionOut(BaseModel):
     scheduled_at: datetime
     status: SessionStatus
     terminal_name: str | None
+    # The court's IANA zone: scheduled_at is shown in it, whatever the device's clock zone.
+    timezone: str = "Asia/Shanghai"
 
     @classmethod
     def of(cls, session: Any, case: Any, court: Any, terminal: Any | None) -> JoinSessionOut:
@@ -318,7 +342,37 @@ class JoinSessionOut(BaseModel):
             scheduled_at=session.scheduled_at,
             status=session.status,
             terminal_name=terminal.name if terminal is not None else None,
+            timezone=court.timezone or "Asia/Shanghai",
         )
+
+
+class ContactOut(BaseModel):
+    """Whom a party calls about their link: the session's clerk, else the court."""
+
+    name: str
+    phone: str
+
+
+class InvitationOut(BaseModel):
+    """What a printed invitation (邀请函) states: who is invited, to what, when (in the court's
+    zone), the short link its QR code carries, and whom to call."""
+
+    invite_id: str
+    revoked: bool
+    expires_at: datetime
+    participant_name: str
+    role: str  # party role (applicant, respondent …) or participant kind (terminal, clerk …)
+    role_label: str
+    case_number: str
+    case_title: str
+    court_name: str
+    timezone: str
+    scheduled_at: datetime
+    duration_minutes: int
+    terminal_name: str | None
+    short_url: str | None
+    qr_url: str
+    contact: ContactOut | None
 
 
 class JoinOut(BaseModel):

@@ -94,8 +94,37 @@ def forbidden_address(host: str) -> bool:
     return not _globally_reachable(ip)
 
 
+def address_kind(host: str) -> str:
+    """A word for why an address is not public, for refusal messages."""
+    ip = ipaddress.ip_address(_literal(host).split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and _embedded_ipv4(ip) is not None:
+        return f"carries IPv4 {_embedded_ipv4(ip)}"
+    for word in ("loopback", "link_local", "private", "multicast", "unspecified", "reserved"):
+        if getattr(ip, f"is_{word}"):
+            return word.replace("_", "-")
+    if ip.version == 4 and ip in ipaddress.IPv4Network("100.64.0.0/10"):
+        return "shared address space"
+    return "special-purpose"
+
+
 def _literal(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def ip_literal(url_host: str) -> IPAddress | None:
+    """The address a URL's host spells, or None for a name. Brackets (`[fd00::5]`, as pydantic
+    gives the host) and an IPv6 zone (`fe80::1%eth0`) are allowed; only canonical forms count,
+    the loose ones (`127.1`) are left to `check_literal`, which refuses them."""
+    host = _literal(url_host).split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _is_literal(url_host: str) -> bool:
+    host = _literal(url_host)
+    return ip_literal(host) is not None or is_ip_address(host)
 
 
 class PublicOnlyResolver(AbstractResolver):
@@ -110,6 +139,21 @@ class PublicOnlyResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        literal = ip_literal(host)
+        if literal is not None:
+            # An address is never looked up: asked with the wrong family (AF_INET for an IPv6
+            # address) getaddrinfo fails, and an IPv6 target was refused as "cannot be resolved".
+            check_literal(host, self.allow_private)
+            return [
+                {
+                    "hostname": host,
+                    "host": _literal(host),
+                    "port": port,
+                    "family": socket.AF_INET6 if literal.version == 6 else socket.AF_INET,
+                    "proto": 0,
+                    "flags": socket.AI_NUMERICHOST,
+                }
+            ]
         results = await self._inner.resolve(host, port, family)
         if self.allow_private:
             return results
@@ -129,7 +173,7 @@ def check_literal(url_host: str, allow_private: bool) -> None:
     host it takes for an address, so the connector's check does not cover it. Names are left to
     the connector (resolved once, there)."""
     host = _literal(url_host)
-    if allow_private or not is_ip_address(host):
+    if allow_private or not _is_literal(host):
         return
     try:
         refused = forbidden_address(host)
@@ -138,7 +182,10 @@ def check_literal(url_host: str, allow_private: bool) -> None:
         # layer would still read such a host as 127.0.0.1: refuse anything not canonical.
         raise EgressRefused(f"webhook target {host} is not a canonical IP address") from None
     if refused:
-        raise EgressRefused(f"webhook target {host} is a non-public address")
+        raise EgressRefused(
+            f"webhook target {host} is a non-public address ({address_kind(host)}); "
+            "private targets are not allowed (webhook_allow_private_targets)"
+        )
 
 
 async def check_target(url_host: str, port: int, allow_private: bool) -> None:
@@ -146,8 +193,8 @@ async def check_target(url_host: str, port: int, allow_private: bool) -> None:
     connection follows; delivery checks again through the connector)."""
     host = _literal(url_host)
     check_literal(host, allow_private)
-    if is_ip_address(host):
-        return
+    if _is_literal(host):
+        return  # an address: judged above, never handed to a resolver
     resolver = PublicOnlyResolver(allow_private)
     try:
         await resolver.resolve(host, port, socket.AF_UNSPEC)

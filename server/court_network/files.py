@@ -1,5 +1,5 @@
-"""Uploaded files (evidence, 普法 videos): streamed, size-limited, type-checked by content,
-stored content-addressed by SHA-256 under <data_dir>/network/."""
+"""Uploaded files (evidence, 普法 videos and images): streamed, size-limited, type-checked by
+content, stored content-addressed by SHA-256 under <data_dir>/network/."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from aiohttp import BodyPartReader, web
 from server.http.errors import ApiError, bad_request
 
 MAX_VIDEO_BYTES = 200 * 1024 * 1024
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 # Content type -> allowed file name extensions. The content is checked, never only the name.
 EVIDENCE_TYPES: dict[str, tuple[str, ...]] = {
@@ -24,6 +25,11 @@ EVIDENCE_TYPES: dict[str, tuple[str, ...]] = {
     "application/pdf": (".pdf",),
 }
 VIDEO_TYPES: dict[str, tuple[str, ...]] = {"video/mp4": (".mp4",), "video/webm": (".webm",)}
+IMAGE_TYPES: dict[str, tuple[str, ...]] = {
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/png": (".png",),
+    "image/webp": (".webp",),
+}
 
 
 def sniff(head: bytes) -> str | None:
@@ -31,6 +37,8 @@ def sniff(head: bytes) -> str | None:
         return "image/jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
+    if len(head) >= 12 and head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
     if len(head) >= 12 and head[4:8] == b"ftyp":

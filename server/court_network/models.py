@@ -117,6 +117,8 @@ class MediatorProfile(Base):
     available: Mapped[bool] = mapped_column(default=True)
     max_open: Mapped[int] = mapped_column(Integer, default=20)
     note: Mapped[str] = mapped_column(String(200), default="")
+    # Where the mediator is told of a new assignment (through the court's Notifier).
+    phone: Mapped[str] = mapped_column(String(32), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -211,16 +213,24 @@ class Attachment(Base):
 
 
 class EducationItem(Base):
-    """普法 material: a short video or an article."""
+    """普法 material: a short video, an image (shown for `duration_seconds`) or an article.
+
+    The court's playlist plays its active items in `position` order, on every terminal of the
+    court when `all_terminals`, otherwise where an EducationSchedule puts it; `starts_on` and
+    `ends_on` (local days, inclusive; None: open) bound when it plays at all (migration 0012)."""
 
     __tablename__ = "network_education_items"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     court_id: Mapped[str] = mapped_column(ForeignKey("courts.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "video" | "article"
+    kind: Mapped[str] = mapped_column(String(16))  # "video" | "image" | "article"
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     duration_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    starts_on: Mapped[str | None] = mapped_column(String(10), default=None)  # YYYY-MM-DD
+    ends_on: Mapped[str | None] = mapped_column(String(10), default=None)
+    all_terminals: Mapped[bool] = mapped_column(default=False)
     media_sha256: Mapped[str] = mapped_column(String(64), default="")
     media_type: Mapped[str] = mapped_column(String(64), default="")
     media_size: Mapped[int] = mapped_column(Integer, default=0)
@@ -276,6 +286,17 @@ class Webhook(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Health, kept by the dispatcher (webhooks.py): failed attempts since the last success, the
+    # last error, and since when the webhook counts as failing (None: healthy). Migration 0011.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    last_failure_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    failing_since: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    @property
+    def failing(self) -> bool:
+        return self.failing_since is not None
 
 
 class WebhookDelivery(Base):

@@ -82,6 +82,7 @@ class MediatorProfileIn(In):
     available: bool = True
     max_open: Annotated[int, Field(ge=0, le=1000)] = 20
     note: Short = ""
+    phone: Phone = ""  # told of each new assignment
 
 
 class MediatorOut(BaseModel):
@@ -95,6 +96,8 @@ class MediatorOut(BaseModel):
     available: bool
     max_open: int
     open_intakes: int
+    phone: str
+    note: str = ""
 
 
 class MediatorQuery(In):
@@ -152,6 +155,14 @@ class AttachmentOut(Out):
     created_at: datetime
 
 
+class UnassignedOut(BaseModel):
+    """Why an intake still waits for a mediator: `no_specialist` (nobody available takes its
+    case type), `all_at_capacity` (all who do are at their limit), `awaiting_assignment`."""
+
+    code: Literal["no_specialist", "all_at_capacity", "awaiting_assignment"]
+    message: str
+
+
 class IntakeOut(BaseModel):
     id: str
     number: str
@@ -172,6 +183,7 @@ class IntakeOut(BaseModel):
     mediator_id: str | None
     received_at: datetime
     closed_at: datetime | None
+    unassigned: UnassignedOut | None = None  # set while the intake is `received`
 
 
 class IntakeDetailOut(IntakeOut):
@@ -184,8 +196,27 @@ class IntakeQuery(In):
     status: IntakeStatus | None = None
     case_type: CaseType | None = None
     shared_court_id: Id | None = None
+    unassigned: bool = False  # only intakes waiting for a mediator
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     offset: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+
+class AlertsQuery(In):
+    days: Annotated[int, Field(ge=1, le=365)] = 7  # "waiting longer than N days"
+
+
+class UncoveredTypeOut(BaseModel):
+    case_type: CaseType
+    label: str
+    reason: Literal["no_specialist", "all_at_capacity"]
+    waiting: int  # intakes of this type waiting for a mediator
+
+
+class NetworkAlertsOut(BaseModel):
+    uncovered_case_types: list[UncoveredTypeOut]
+    unassigned: int  # intakes waiting for a mediator
+    waiting_longer: int  # of which received more than `days` days ago
+    days: int
 
 
 class OnlineIntakeOut(BaseModel):
@@ -255,12 +286,82 @@ class BookableOut(BaseModel):
     specialties: list[str]
 
 
+class TerminalMediatorQuery(In):
+    # With an intake: its case's assigned mediator is listed too (first, `assigned: true`).
+    intake_id: Id | None = None
+
+
+class TerminalBookableOut(BookableOut):
+    assigned: bool = False  # the mediator assigned to the intake's case
+
+
+class SlotQuery(In):
+    intake_id: Id
+    # Empty: the intake's assigned mediator.
+    mediator_id: Id | None = None
+    date: CalendarDate  # the court's local day (UTC+8)
+
+
+class SlotOut(BaseModel):
+    start: datetime  # UTC
+    end: datetime
+    local_start: str  # "HH:MM", court local time (UTC+8)
+    local_end: str
+    free: bool
+    # Why a slot is taken (None when free).
+    reason: Literal["past", "too_soon", "beyond_horizon", "mediator_busy", "terminal_busy"] | None
+    reason_label: str | None
+
+
+class SlotsOut(BaseModel):
+    intake_id: str
+    mediator_id: str
+    date: str
+    utc_offset: str  # of the local times: "+08:00"
+    slot_minutes: int
+    hours: str  # the working periods, e.g. "09:00-12:00, 14:00-17:30"
+    slots: list[SlotOut]
+
+
 # --- education -------------------------------------------------------------------------------
+EducationBody = Annotated[str, StringConstraints(max_length=20000)]
+# Seconds an image or an article stays on screen (0: the player's default; videos play out).
+EducationSeconds = Annotated[int, Field(ge=0, le=7200)]
+EducationPosition = Annotated[int, Field(ge=0, le=100000)]
+
+
 class EducationIn(In):
-    kind: Literal["video", "article"]
+    kind: Literal["video", "image", "article"]
     title: Title
-    body: Annotated[str, StringConstraints(max_length=20000)] = ""
-    duration_seconds: Annotated[int, Field(ge=0, le=7200)] = 0
+    body: EducationBody = ""
+    duration_seconds: EducationSeconds = 0
+    # Place in the court's playlist (omitted: after the last item).
+    position: EducationPosition | None = None
+    # Local days, inclusive; None: no bound.
+    starts_on: CalendarDate | None = None
+    ends_on: CalendarDate | None = None
+    # Played on every terminal of the court (otherwise only where a schedule puts it).
+    all_terminals: bool = False
+    active: bool = True
+
+
+class EducationPatch(In):
+    """Changes to an item; a field left out is kept, starts_on/ends_on null clears the bound."""
+
+    title: Title | None = None
+    body: EducationBody | None = None
+    duration_seconds: EducationSeconds | None = None
+    position: EducationPosition | None = None
+    starts_on: CalendarDate | None = None
+    ends_on: CalendarDate | None = None
+    all_terminals: bool | None = None
+    active: bool | None = None
+
+
+class EducationOrderIn(In):
+    """Every item of the court, in the order the playlist plays them."""
+
+    item_ids: Annotated[list[Id], Field(max_length=1000)]
 
 
 class EducationOut(Out):
@@ -273,6 +374,10 @@ class EducationOut(Out):
     media_type: str
     media_size: int
     active: bool
+    position: int
+    starts_on: str | None
+    ends_on: str | None
+    all_terminals: bool
     created_at: datetime
 
 
@@ -305,9 +410,24 @@ class PlaylistItemOut(BaseModel):
 
 
 # --- statistics ------------------------------------------------------------------------------
+StatsDefinition = Literal["all_closed", "mediated"]
+
+
 class StatsQuery(In):
     year: Annotated[int, Field(ge=2000, le=2100)]
     shared_court_id: Id | None = None
+    # What success rate and days to close count (docs/network.md); default: the setting
+    # `stats_definition`.
+    definition: StatsDefinition | None = None
+
+
+class DefinitionOut(BaseModel):
+    """What the figures count, in words ("中文 / English"), shown next to them."""
+
+    key: StatsDefinition
+    success_rate: str
+    days_to_close: str
+    disputes: str
 
 
 class Metric(BaseModel):
@@ -355,6 +475,7 @@ class StatsOut(BaseModel):
     by_shared_court: list[GroupStats]
     by_area: list[AreaStats]
     by_month: list[MonthStats]
+    definition: DefinitionOut
 
 
 # --- integration -----------------------------------------------------------------------------
@@ -380,11 +501,20 @@ class ApiKeyCreatedOut(BaseModel):
     secret: str  # shown once
 
 
+WebhookEvent = Literal[
+    "intake.received",
+    "intake.assigned",
+    "intake.unassignable",
+    "intake.withdrawn",
+    "session.scheduled",
+    "session.cancelled",
+    "session.ended",
+]
+
+
 class WebhookIn(In):
     url: HttpUrl
-    events: list[Literal["intake.received", "session.scheduled", "session.ended"]] = Field(
-        min_length=1, max_length=3
-    )
+    events: list[WebhookEvent] = Field(min_length=1, max_length=7)
 
 
 class WebhookOut(Out):
@@ -393,6 +523,28 @@ class WebhookOut(Out):
     events: list[str]
     active: bool
     created_at: datetime
+    # Health (docs/network.md, "Failing webhooks"): failed attempts since the last success, the
+    # last attempt's error, and since when the webhook counts as failing.
+    failing: bool = False
+    consecutive_failures: int = 0
+    last_error: str = ""
+    last_failure_at: datetime | None = None
+    last_success_at: datetime | None = None
+    failing_since: datetime | None = None
+
+
+class WebhookAlertOut(BaseModel):
+    """A failing webhook, for the court's alert list."""
+
+    webhook_id: str
+    url: str
+    active: bool
+    failing_since: datetime
+    consecutive_failures: int
+    last_error: str
+    last_failure_at: datetime | None
+    # Deliveries given up (status failed) that were queued after the last successful one.
+    failed_deliveries: int
 
 
 class WebhookCreatedOut(BaseModel):
@@ -426,6 +578,81 @@ class DeliveryDetailOut(DeliveryOut):
     attempt_log: list[AttemptOut]
 
 
+class ImportQuery(In):
+    """Query of the intake import (a raw CSV/XLSX body); multipart fields of the same names
+    take precedence."""
+
+    mapping: Annotated[str, StringConstraints(max_length=20000)] = Field(
+        "", description='JSON object: file column header → field key ("" or null: ignore)'
+    )
+    sheet: Annotated[str, StringConstraints(max_length=200)] = Field(
+        "", description="XLSX: the sheet to read (default: the first)"
+    )
+
+
 class ImportResultOut(BaseModel):
     imported: int
     ids: list[str]
+    # Intake import: file columns left out (no field, or mapped to nothing), and the mapping
+    # used (file column header → field key).
+    ignored_columns: list[str] = Field(default_factory=list)
+    mapping: dict[str, str] = Field(default_factory=dict)
+
+
+class ImportFieldOut(BaseModel):
+    key: str
+    label: str  # Chinese header
+    required: bool  # the column must be present (phone and claim: per row, see docs)
+
+
+class ImportColumnOut(BaseModel):
+    index: int  # 1-based position in the file
+    header: str
+    field: str | None  # None: ignored
+    source: Literal["mapping", "key", "label"] | None  # how the field was found
+    samples: list[str]  # the first few non-empty values
+
+
+class ImportRowErrorOut(BaseModel):
+    field: str  # "row <n>.<field key>"; row 1 is the header
+    row: int
+    column: str  # the file's header of that column ("" when the column is absent)
+    message: str
+    type: str
+
+
+class ImportRowOut(BaseModel):
+    """A row as it will be imported."""
+
+    row: int
+    ok: bool  # no error on this row
+    number: str | None  # None: minted on import from the intake date (TJ<YYYYMMDD>…)
+    case_type: CaseType
+    applicant_name: str
+    applicant_phone: str
+    respondent_name: str
+    respondent_phone: str
+    claim: str
+    facts: str
+    shared_court_id: str | None
+    shared_court: str | None
+    area_id: str | None
+    area: str | None
+    received_at: datetime | None  # None: the time of the import
+    closed_at: datetime | None
+    status: IntakeStatus
+
+
+class ImportPreviewOut(BaseModel):
+    format: Literal["csv", "xlsx"]
+    encoding: str | None  # CSV: "utf-8-sig", "utf-8" or "gb18030"
+    sheet: str | None  # XLSX: the sheet read
+    total_rows: int
+    valid: bool  # the import would succeed
+    columns: list[ImportColumnOut]
+    mapping: dict[str, str]
+    ignored_columns: list[str]
+    missing_fields: list[str]
+    fields: list[ImportFieldOut]
+    rows: list[ImportRowOut]  # the first rows (up to 20) that parsed
+    errors: list[ImportRowErrorOut]  # all, sorted by row number then column

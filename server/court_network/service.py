@@ -26,22 +26,45 @@ from server.court_network.models import (
 )
 from server.court_network.webhooks import WebhookDispatcher, enqueue
 from server.http.errors import conflict
-from server.models import Case, CaseType, MediationSession, Party, PartyRole, User, UserRole
+from server.models import (
+    CASE_TYPE_NAMES,
+    Case,
+    CaseType,
+    MediationSession,
+    Party,
+    PartyRole,
+    SessionStatus,
+    User,
+    UserRole,
+)
 from server.state import AppState, StateKey
 
 log = logging.getLogger(__name__)
 NETWORK_KEY: StateKey[NetworkRuntime] = StateKey("network")
 CST = timedelta(hours=8)
 
-# Which status may follow which. Closing statuses are final.
+# Which status may follow which. Closing statuses are final. Back to `assigned` from
+# `scheduled` / `mediating`: a cancellation that leaves no session, or a staff correction
+# (which must say why, see CORRECTIONS).
 ALLOWED: dict[IntakeStatus, frozenset[IntakeStatus]] = {
     IntakeStatus.received: frozenset({IntakeStatus.assigned, IntakeStatus.withdrawn}),
     IntakeStatus.assigned: frozenset(
         {IntakeStatus.scheduled, IntakeStatus.mediating} | CLOSED_STATUSES
     ),
-    IntakeStatus.scheduled: frozenset({IntakeStatus.mediating} | CLOSED_STATUSES),
-    IntakeStatus.mediating: frozenset({IntakeStatus.scheduled} | CLOSED_STATUSES),
+    IntakeStatus.scheduled: frozenset(
+        {IntakeStatus.assigned, IntakeStatus.mediating} | CLOSED_STATUSES
+    ),
+    IntakeStatus.mediating: frozenset(
+        {IntakeStatus.assigned, IntakeStatus.scheduled} | CLOSED_STATUSES
+    ),
 }
+# Steps back that staff may record by hand only with a written reason.
+CORRECTIONS = frozenset(
+    {
+        (IntakeStatus.scheduled, IntakeStatus.assigned),
+        (IntakeStatus.mediating, IntakeStatus.assigned),
+    }
+)
 OUTCOME_STATUS = {
     "settled": IntakeStatus.settled,
     "partial": IntakeStatus.partially_settled,
@@ -98,9 +121,10 @@ def local_now() -> datetime:
     return datetime.now(UTC) + CST
 
 
-async def new_intake_number(db: AsyncSession) -> str:
-    """`TJ` + local date + 6 random digits: unguessable enough that lookups need the phone too."""
-    day = local_now().strftime("%Y%m%d")
+async def new_intake_number(db: AsyncSession, received_at: datetime | None = None) -> str:
+    """`TJ` + the local date of receipt + 6 random digits: unguessable enough that lookups need
+    the phone too. An imported 2025 intake gets a 2025 number."""
+    day = ((received_at or datetime.now(UTC)) + CST).strftime("%Y%m%d")
     while True:
         number = f"TJ{day}{secrets.randbelow(10**6):06d}"
         if await db.scalar(select(Intake.id).where(Intake.number == number)) is None:
@@ -132,9 +156,12 @@ async def create_intake(
     received_at: datetime | None = None,
     ip: str = "",
     notify: bool = True,
+    historical: bool = False,
 ) -> Intake:
-    number = number or await new_intake_number(db)
+    """`historical` (imports of past intakes): never matched, assigned, alerted on or announced
+    to webhook receivers (a year's history is not 5,000 new applications)."""
     at = received_at or datetime.now(UTC)
+    number = number or await new_intake_number(db, at)
     case = Case(
         court_id=court_id,
         case_number=number,
@@ -200,12 +227,13 @@ async def create_intake(
         number=number,
         channel=channel.value,
     )
-    await enqueue(db, court_id, "intake.received", intake_event(intake))
+    if not historical:
+        await enqueue(db, court_id, "intake.received", intake_event(intake))
     if notify:
         await runtime(state).notifier.send(
             data.applicant_phone, "intake_received", {"number": number}
         )
-    if shared_court is not None and shared_court.auto_assign:
+    if not historical and shared_court is not None and shared_court.auto_assign:
         ranked = await rank_candidates(db, intake)
         if ranked:
             await assign(
@@ -217,6 +245,8 @@ async def create_intake(
                 actor="system",
                 reason=ranked[0].reason,
             )
+    if not historical:
+        await _alert_if_unassignable(db, intake, actor, ip)
     return intake
 
 
@@ -271,6 +301,8 @@ async def transition(
         after=to.value,
         note=note,
     )
+    if to == IntakeStatus.withdrawn:
+        await enqueue(db, intake.court_id, "intake.withdrawn", intake_event(intake))
     return row
 
 
@@ -337,15 +369,107 @@ async def rank_candidates(db: AsyncSession, intake: Intake) -> list[Candidate]:
             continue
         mine = served.get(user.id, set())
         if intake.shared_court_id is not None and intake.shared_court_id in mine:
-            tier, why = 0, "serves this shared court"
+            tier, why_zh, why = 0, "服务本共享法庭", "serves this shared court"
         elif mine & same_area:
-            tier, why = 1, "serves a shared court of the same area"
+            tier, why_zh, why = 1, "服务同片区共享法庭", "serves a shared court of the same area"
         else:
-            tier, why = 2, "specialty only"
-        reason = f"rule v1: {intake.case_type.value} specialist, {why}, {n} open"
+            tier, why_zh, why = 2, "仅专长匹配", "specialty only"
+        label = CASE_TYPE_NAMES[intake.case_type]
+        reason = (
+            f"规则 v1：擅长{label}，{why_zh}，在办 {n} 件 / "
+            f"rule v1: {intake.case_type.value} specialist, {why}, {n} open"
+        )
         out.append(Candidate(user, profile, tier, n, reason))
     out.sort(key=lambda c: (c.tier, c.open_cases, c.user.username))
     return out
+
+
+# --- why an intake waits --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Unassigned:
+    code: str  # no_specialist | all_at_capacity | awaiting_assignment
+    message: str
+
+
+NO_SPECIALIST = "no_specialist"
+ALL_AT_CAPACITY = "all_at_capacity"
+AWAITING = "awaiting_assignment"
+# The reasons the court must act on: nobody can take this intake as things stand.
+UNASSIGNABLE = frozenset({NO_SPECIALIST, ALL_AT_CAPACITY})
+
+
+@dataclass
+class Coverage:
+    """Who of a court can take which case type, and how full they are: loaded once, then asked
+    for each intake of a list (one query set, not one per intake)."""
+
+    free: dict[str, int]  # case type -> specialists below their max_open
+    total: dict[str, int]  # case type -> specialists, full or not
+
+    def why(self, intake: Intake) -> Unassigned | None:
+        if intake.status != IntakeStatus.received:
+            return None
+        kind = intake.case_type.value
+        label = CASE_TYPE_NAMES[intake.case_type]
+        if not self.total.get(kind):
+            return Unassigned(
+                NO_SPECIALIST,
+                f"没有可用的调解员擅长{label}，请为其指定调解员或补充调解员 / "
+                f"no available mediator takes {kind} cases",
+            )
+        if not self.free.get(kind):
+            return Unassigned(
+                ALL_AT_CAPACITY,
+                f"擅长{label}的调解员均已满额 / every {kind} mediator is at their limit",
+            )
+        return Unassigned(AWAITING, "等待分配调解员 / waiting to be assigned")
+
+
+async def court_coverage(db: AsyncSession, court_id: str) -> Coverage:
+    rows = await db.execute(
+        select(User.id, MediatorProfile.specialties, MediatorProfile.max_open)
+        .join(MediatorProfile, MediatorProfile.user_id == User.id)
+        .where(
+            User.court_id == court_id,
+            User.active.is_(True),
+            User.role.in_([UserRole.mediator, UserRole.judge]),
+            MediatorProfile.available.is_(True),
+        )
+    )
+    counts = await open_counts(db, court_id)
+    free: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for uid, specialties, max_open in rows.all():
+        for kind in specialties or []:
+            total[kind] = total.get(kind, 0) + 1
+            if counts.get(uid, 0) < max_open:
+                free[kind] = free.get(kind, 0) + 1
+    return Coverage(free=free, total=total)
+
+
+async def why_unassigned(db: AsyncSession, intake: Intake) -> Unassigned | None:
+    if intake.status != IntakeStatus.received:
+        return None
+    return (await court_coverage(db, intake.court_id)).why(intake)
+
+
+async def _alert_if_unassignable(db: AsyncSession, intake: Intake, actor: str, ip: str) -> None:
+    why = await why_unassigned(db, intake)
+    if why is None or why.code not in UNASSIGNABLE:
+        return
+    audit.record(
+        db,
+        actor=actor,
+        action="intake.unassignable",
+        court_id=intake.court_id,
+        target=intake.id,
+        ip=ip,
+        reason=why.code,
+        case_type=intake.case_type.value,
+    )
+    await enqueue(
+        db, intake.court_id, "intake.unassignable", intake_event(intake) | {"reason": why.code}
+    )
 
 
 async def assign(
@@ -387,7 +511,8 @@ async def assign(
         method=method,
         reason=reason,
     )
-    if intake.status == IntakeStatus.received:
+    received = intake.status == IntakeStatus.received
+    if received:
         await transition(
             db,
             intake,
@@ -396,17 +521,43 @@ async def assign(
             ip=ip,
             note=f"{method}: {mediator.display_name}",
         )
-        await runtime(state).notifier.send(
-            intake.applicant_phone, "intake_assigned", {"number": intake.number}
+    await enqueue(
+        db,
+        intake.court_id,
+        "intake.assigned",
+        intake_event(intake) | {"mediator_id": mediator.id, "previous_id": previous, "method": method},
+    )
+    notifier = runtime(state).notifier
+    if received:
+        await notifier.send(intake.applicant_phone, "intake_assigned", {"number": intake.number})
+    profile = await db.get(MediatorProfile, mediator.id)
+    if profile is not None and profile.phone and mediator.id != previous:
+        await notifier.send(
+            profile.phone,
+            "mediator_assigned",
+            {
+                "number": intake.number,
+                "case_type": CASE_TYPE_NAMES[intake.case_type],
+                "mediator": mediator.display_name,
+            },
         )
 
 
 # --- hooks into sessions -----------------------------------------------------------------------
+async def _intake_of(db: AsyncSession, session: MediationSession) -> Intake | None:
+    return await db.scalar(select(Intake).where(Intake.case_id == session.case_id))
+
+
+def _party_phones(intake: Intake) -> list[str]:
+    return [p for p in dict.fromkeys((intake.applicant_phone, intake.respondent_phone)) if p]
+
+
 async def on_session_scheduled(
     db: AsyncSession, state: AppState, session: MediationSession, actor: str
 ) -> None:
-    """Called where a session is scheduled: webhook + the intake moves to `scheduled`."""
-    intake = await db.scalar(select(Intake).where(Intake.case_id == session.case_id))
+    """Called where a session is scheduled: webhook, the intake moves to `scheduled`, and both
+    parties are told the time."""
+    intake = await _intake_of(db, session)
     data: dict[str, Any] = {
         "session_id": session.id,
         "case_id": session.case_id,
@@ -417,15 +568,97 @@ async def on_session_scheduled(
         "number": intake.number if intake else None,
     }
     await enqueue(db, session.court_id, "session.scheduled", data)
-    if intake is not None and intake.status in (IntakeStatus.assigned, IntakeStatus.mediating):
-        await transition(
-            db, intake, IntakeStatus.scheduled, actor=actor, note=f"session {session.id}"
-        )
+    if intake is not None and intake.status not in CLOSED_STATUSES:
+        if intake.status == IntakeStatus.received:
+            await _implied_assignment(db, state, intake, session, actor)
+        if intake.status in (IntakeStatus.assigned, IntakeStatus.mediating):
+            await transition(
+                db, intake, IntakeStatus.scheduled, actor=actor, note=f"session {session.id}"
+            )
         local = (session.scheduled_at + CST).strftime("%Y-%m-%d %H:%M")
-        await runtime(state).notifier.send(
-            intake.applicant_phone, "session_scheduled", {"number": intake.number, "at": local}
-        )
+        for phone in _party_phones(intake):
+            await runtime(state).notifier.send(
+                phone, "session_scheduled", {"number": intake.number, "at": local}
+            )
     runtime(state).dispatcher.wake()
+
+
+async def on_session_cancelled(
+    db: AsyncSession, state: AppState, session: MediationSession, actor: str, ip: str = ""
+) -> None:
+    """Called where a scheduled session is cancelled: webhook, the parties are told, and an
+    intake left with no scheduled session goes back to `assigned` (so the queue shows it
+    needs a new date)."""
+    intake = await _intake_of(db, session)
+    await enqueue(
+        db,
+        session.court_id,
+        "session.cancelled",
+        {
+            "session_id": session.id,
+            "case_id": session.case_id,
+            "scheduled_at": session.scheduled_at.isoformat(),
+            "intake_id": intake.id if intake else None,
+            "number": intake.number if intake else None,
+        },
+    )
+    if intake is not None and intake.status == IntakeStatus.scheduled:
+        others = await db.scalar(
+            select(func.count())
+            .select_from(MediationSession)
+            .where(
+                MediationSession.case_id == session.case_id,
+                MediationSession.id != session.id,
+                MediationSession.status == SessionStatus.scheduled,
+            )
+        )
+        if not others:
+            await transition(
+                db,
+                intake,
+                IntakeStatus.assigned,
+                actor=actor,
+                ip=ip,
+                note=f"session {session.id} cancelled; no session left",
+            )
+    if intake is not None and intake.status not in CLOSED_STATUSES:
+        local = (session.scheduled_at + CST).strftime("%Y-%m-%d %H:%M")
+        for phone in _party_phones(intake):
+            await runtime(state).notifier.send(
+                phone, "session_cancelled", {"number": intake.number, "at": local}
+            )
+    runtime(state).dispatcher.wake()
+
+
+async def _implied_assignment(
+    db: AsyncSession, state: AppState, intake: Intake, session: MediationSession, actor: str
+) -> None:
+    """A session held for a never-assigned intake: its mediator is the intake's mediator. The
+    step is recorded like any assignment (method `session`) so the history stays complete."""
+    mediator = await db.get(User, session.mediator_id)
+    if mediator is None:  # the session's mediator was deleted; the foreign key forbids it
+        return
+    await assign(
+        db,
+        state,
+        intake,
+        mediator,
+        method="session",
+        actor=actor,
+        reason=f"implied: session {session.id} held by {mediator.display_name}",
+    )
+
+
+async def _to_mediating(
+    db: AsyncSession, state: AppState, intake: Intake, session: MediationSession, why: str
+) -> None:
+    """Moves an open intake to `mediating` whatever its status, recording the implied steps."""
+    if intake.status == IntakeStatus.received:
+        await _implied_assignment(db, state, intake, session, "system")
+    if intake.status in (IntakeStatus.assigned, IntakeStatus.scheduled):
+        await transition(
+            db, intake, IntakeStatus.mediating, actor="system", note=f"session {session.id} {why}"
+        )
 
 
 async def on_session_started(state: AppState, session_id: str) -> None:
@@ -433,23 +666,22 @@ async def on_session_started(state: AppState, session_id: str) -> None:
         session = await db.get(MediationSession, session_id)
         if session is None:
             return
-        intake = await db.scalar(select(Intake).where(Intake.case_id == session.case_id))
-        if intake is not None and intake.status in (IntakeStatus.assigned, IntakeStatus.scheduled):
-            await transition(
-                db,
-                intake,
-                IntakeStatus.mediating,
-                actor="system",
-                note=f"session {session_id} started",
-            )
+        intake = await _intake_of(db, session)
+        if intake is not None and intake.status not in CLOSED_STATUSES:
+            await _to_mediating(db, state, intake, session, "started")
+    runtime(state).dispatcher.wake()
 
 
 async def on_session_ended(state: AppState, session_id: str, outcome: str, note: str) -> None:
+    """A session's outcome closes its case's intake whatever the intake's open status: a case
+    mediated without ever being assigned or scheduled is still settled (or failed), with the
+    implied assignment and transitions recorded. A closed intake stays closed (the outcome is
+    kept on the session and audited)."""
     async with state.db.session() as db:
         session = await db.get(MediationSession, session_id)
         if session is None:
             return
-        intake = await db.scalar(select(Intake).where(Intake.case_id == session.case_id))
+        intake = await _intake_of(db, session)
         await enqueue(
             db,
             session.court_id,
@@ -463,22 +695,31 @@ async def on_session_ended(state: AppState, session_id: str, outcome: str, note:
             },
         )
         target = OUTCOME_STATUS.get(outcome)
-        if (
-            intake is not None
-            and target is not None
-            and intake.status in ALLOWED
-            and (target in ALLOWED[intake.status])
-        ):
-            await transition(
-                db,
-                intake,
-                target,
-                actor="system",
-                note=f"session {session_id} ended: {note}"[:2000],
-            )
-            await runtime(state).notifier.send(
-                intake.applicant_phone,
-                "intake_closed",
-                {"number": intake.number, "status": STATUS_LABELS[target]},
-            )
+        if intake is not None and target is not None:
+            if intake.status in CLOSED_STATUSES:
+                audit.record(
+                    db,
+                    actor="system",
+                    action="intake.outcome_after_close",
+                    court_id=intake.court_id,
+                    target=intake.id,
+                    session_id=session_id,
+                    status=intake.status.value,
+                    outcome=outcome,
+                )
+            else:
+                await _to_mediating(db, state, intake, session, "held (implied by its outcome)")
+                await transition(
+                    db,
+                    intake,
+                    target,
+                    actor="system",
+                    note=f"session {session_id} ended: {note}"[:2000],
+                )
+                for phone in _party_phones(intake):
+                    await runtime(state).notifier.send(
+                        phone,
+                        "intake_closed",
+                        {"number": intake.number, "status": STATUS_LABELS[target]},
+                    )
     runtime(state).dispatcher.wake()

@@ -1,14 +1,17 @@
-"""Governance statistics (社会治理), computed only from recorded intake transitions.
+"""Governance statistics (社会治理), computed only from what is on record: intake transitions,
+and for cases mediated without an intake, the case and its sessions' outcomes.
 
 Definitions (also in docs/network.md):
-- a dispute belongs to the local (UTC+8) year/month of its `received` transition;
+- a dispute is an intake, or a case without an intake that a session ended with an outcome
+  (each case once, by its latest outcome);
+- a dispute belongs to the local (UTC+8) year/month of its `received` transition (a case
+  without an intake: its creation);
 - a closure belongs to the year of its closing transition (settled, partially_settled, failed,
-  withdrawn — all final);
-- success rate = settled ÷ (settled + partially_settled + failed) closed in the year (withdrawn
-  excluded); None when the denominator is 0;
-- days to close = (closing transition − received transition) in days (fractional), over
-  closures in the year that were mediated to an outcome (settled, partially, failed);
-  median: the middle value (mean of the two middle ones for an even count); p90: nearest-rank,
+  withdrawn — all final; a case without an intake: its latest session's end);
+- success rate and days to close follow the selected definition (`DEFINITIONS`): `all_closed`
+  (default) settled ÷ all closed including withdrawn, days over all closures; `mediated`
+  settled ÷ (settled + partially_settled + failed), days over those; None when the
+  denominator is 0; median: the middle value (mean of the two middle ones for an even count); p90: nearest-rank,
   the value at rank ⌈0.9·n⌉ of the sorted values;
 - lawsuits of an area = intakes of the area closed as failed (调解不成, transferred to litigation)
   in the year; per 10,000 residents = count ÷ population × 10,000 where population is set;
@@ -28,13 +31,58 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.court_network.models import Area, Intake, IntakeTransition, SharedCourt
-from server.court_network.schemas import AreaStats, GroupStats, Metric, MonthStats, StatsOut
-from server.models import CaseType
+from server.court_network.models import (
+    Area,
+    Intake,
+    IntakeTransition,
+    SharedCourt,
+    SharedCourtTerminal,
+)
+from server.court_network.schemas import (
+    AreaStats,
+    DefinitionOut,
+    GroupStats,
+    Metric,
+    MonthStats,
+    StatsOut,
+)
+from server.models import CASE_TYPE_NAMES, Case, CaseType, MediationSession, SessionStatus
 
 CST = timedelta(hours=8)
 CLOSING = ("settled", "partially_settled", "failed", "withdrawn")
 MEDIATED = ("settled", "partially_settled", "failed")
+SESSION_OUTCOMES = {"settled": "settled", "partial": "partially_settled", "failed": "failed"}
+
+# What "success rate" and "days to close" count: a documented, selectable choice (setting
+# `stats_definition`, or `?definition=` per request), shown next to the figures and exported.
+DEFINITIONS: dict[str, DefinitionOut] = {
+    "all_closed": DefinitionOut(
+        key="all_closed",
+        success_rate="调解成功率 = 调解成功 ÷ 全部结案（含部分达成、调解不成、撤回） / "
+        "success rate = settled ÷ all closed, withdrawn included",
+        days_to_close="结案用时：全部结案（含撤回），自受理至结案 / "
+        "days to close: every closure, withdrawn included, from receipt to closure",
+        disputes="纠纷数：受理的调解申请，及未经申请、经调解会议结案的案件（每案一次） / "
+        "disputes: intakes received, and cases without an intake closed by a session "
+        "(each case once)",
+    ),
+    "mediated": DefinitionOut(
+        key="mediated",
+        success_rate="调解成功率 = 调解成功 ÷（调解成功 + 部分达成 + 调解不成），不含撤回 / "
+        "success rate = settled ÷ (settled + partially settled + failed), withdrawn left out",
+        days_to_close="结案用时：调解结案（不含撤回），自受理至结案 / "
+        "days to close: closures by mediation (withdrawn left out), from receipt to closure",
+        disputes="纠纷数：受理的调解申请，及未经申请、经调解会议结案的案件（每案一次） / "
+        "disputes: intakes received, and cases without an intake closed by a session "
+        "(each case once)",
+    ),
+}
+DEFAULT_DEFINITION = "all_closed"
+
+
+def counted(definition: str) -> tuple[str, ...]:
+    """The closing statuses that success rate and days to close count under a definition."""
+    return CLOSING if definition == "all_closed" else MEDIATED
 
 
 @dataclass
@@ -98,7 +146,7 @@ async def load_facts(db: AsyncSession, court_id: str, shared_court_id: str | Non
             firsts[iid] = at
         elif to in CLOSING:
             closes[iid] = (at, to)
-    out = []
+    out = await _session_facts(db, court_id, shared_court_id)
     for iid, (_, ctype, scid, aid) in intakes.items():
         close = closes.get(iid)
         out.append(
@@ -109,6 +157,64 @@ async def load_facts(db: AsyncSession, court_id: str, shared_court_id: str | Non
                 received=firsts.get(iid),
                 closed=close[0] if close else None,
                 outcome=close[1] if close else None,
+            )
+        )
+    return out
+
+
+async def _session_facts(
+    db: AsyncSession, court_id: str, shared_court_id: str | None
+) -> list[Fact]:
+    """Cases without an intake that a session ended with an outcome: received when the case was
+    created, closed by its latest ended session (its outcome), at the shared court of that
+    session's terminal (if any)."""
+    rows = await db.execute(
+        select(
+            Case.id,
+            Case.case_type,
+            Case.created_at,
+            MediationSession.ended_at,
+            MediationSession.outcome,
+            MediationSession.terminal_id,
+        )
+        .join(MediationSession, MediationSession.case_id == Case.id)
+        .outerjoin(Intake, Intake.case_id == Case.id)
+        .where(
+            Case.court_id == court_id,
+            Intake.id.is_(None),
+            MediationSession.status == SessionStatus.ended,
+            MediationSession.outcome.is_not(None),
+            MediationSession.ended_at.is_not(None),
+        )
+        .order_by(MediationSession.ended_at)
+    )
+    latest: dict[str, tuple[CaseType, datetime, datetime, str, str | None]] = {}
+    for case_id, ctype, created, ended, outcome, terminal_id in rows.all():
+        if ended is not None and outcome is not None:  # both filtered in SQL; for the types
+            latest[case_id] = (ctype, created, ended, SESSION_OUTCOMES[outcome.value], terminal_id)
+    terminals = {
+        t: sc
+        for t, sc in await db.execute(
+            select(SharedCourtTerminal.terminal_id, SharedCourtTerminal.shared_court_id)
+        )
+    }
+    areas = {
+        c.id: c.area_id
+        for c in await db.scalars(select(SharedCourt).where(SharedCourt.court_id == court_id))
+    }
+    out = []
+    for ctype, created, ended, closing, terminal_id in latest.values():
+        scid = terminals.get(terminal_id) if terminal_id else None
+        if shared_court_id is not None and scid != shared_court_id:
+            continue
+        out.append(
+            Fact(
+                case_type=CaseType(ctype).value,
+                shared_court_id=scid,
+                area_id=areas.get(scid) if scid else None,
+                received=created,
+                closed=ended,
+                outcome=closing,
             )
         )
     return out
@@ -126,9 +232,10 @@ class Counts:
     def closed(self) -> int:
         return self.settled + self.partial + self.failed + self.withdrawn
 
-    @property
-    def success_rate(self) -> float | None:
+    def success_rate(self, definition: str = DEFAULT_DEFINITION) -> float | None:
         denom = self.settled + self.partial + self.failed
+        if definition == "all_closed":
+            denom += self.withdrawn
         return self.settled / denom if denom else None
 
 
@@ -157,13 +264,16 @@ def count(facts: Iterable[Fact], year: int, month: int | None = None) -> Counts:
     return c
 
 
-def durations(facts: Iterable[Fact], year: int) -> list[float]:
+def durations(
+    facts: Iterable[Fact], year: int, definition: str = DEFAULT_DEFINITION
+) -> list[float]:
+    statuses = counted(definition)
     return [
         (f.closed - f.received).total_seconds() / 86400
         for f in facts
         if f.closed is not None
         and f.received is not None
-        and f.outcome in MEDIATED
+        and f.outcome in statuses
         and local_year(f.closed) == year
     ]
 
@@ -178,13 +288,13 @@ def _group(
     return out
 
 
-def _gs(k: str, label: str, cur: Counts, prev: Counts) -> GroupStats:
+def _gs(k: str, label: str, cur: Counts, prev: Counts, definition: str) -> GroupStats:
     return GroupStats(
         key=k,
         label=label,
         disputes=metric(cur.disputes, prev.disputes),
         settled=metric(cur.settled, prev.settled),
-        success_rate=metric(cur.success_rate, prev.success_rate),
+        success_rate=metric(cur.success_rate(definition), prev.success_rate(definition)),
     )
 
 
@@ -193,29 +303,34 @@ def _per10k(n: int, population: int | None) -> float | None:
 
 
 async def compute(
-    db: AsyncSession, court_id: str, year: int, shared_court_id: str | None = None
+    db: AsyncSession,
+    court_id: str,
+    year: int,
+    shared_court_id: str | None = None,
+    definition: str = DEFAULT_DEFINITION,
 ) -> StatsOut:
+    d = definition
     facts = await load_facts(db, court_id, shared_court_id)
     cur, prev = count(facts, year), count(facts, year - 1)
-    d_cur, d_prev = durations(facts, year), durations(facts, year - 1)
+    d_cur, d_prev = durations(facts, year, d), durations(facts, year - 1, d)
     courts = {
         c.id: c.name
         for c in await db.scalars(select(SharedCourt).where(SharedCourt.court_id == court_id))
     }
     areas = {a.id: a for a in await db.scalars(select(Area).where(Area.court_id == court_id))}
     by_type = [
-        _gs(k, k, *v)
+        _gs(k, CASE_TYPE_NAMES[CaseType(k)], *v, d)
         for k, v in _group(facts, lambda f: f.case_type, year, [t.value for t in CaseType]).items()
     ]
     sc_keys = sorted({f.shared_court_id or "" for f in facts} | set(courts))
     by_court = [
-        _gs(k or "-", courts.get(k, "(无共享法庭 / none)"), *v)
+        _gs(k or "-", courts.get(k, "(无共享法庭 / none)"), *v, d)
         for k, v in _group(facts, lambda f: f.shared_court_id or "", year, sc_keys).items()
     ]
     by_area = []
     for k, (c, p) in _group(facts, lambda f: f.area_id, year, sorted(areas)).items():
         area = areas[k]
-        base = _gs(k, area.name, c, p)
+        base = _gs(k, area.name, c, p, d)
         by_area.append(
             AreaStats(
                 **base.model_dump(),
@@ -249,13 +364,14 @@ async def compute(
         partially_settled=metric(cur.partial, prev.partial),
         failed=metric(cur.failed, prev.failed),
         withdrawn=metric(cur.withdrawn, prev.withdrawn),
-        success_rate=metric(cur.success_rate, prev.success_rate),
+        success_rate=metric(cur.success_rate(d), prev.success_rate(d)),
         median_days=metric(median(d_cur), median(d_prev)),
         p90_days=metric(p90(d_cur), p90(d_prev)),
         by_type=by_type,
         by_shared_court=by_court,
         by_area=by_area,
         by_month=by_month,
+        definition=DEFINITIONS[d],
     )
 
 
@@ -266,7 +382,15 @@ def rows(stats: StatsOut) -> list[list[object]]:
     out: list[list[object]] = []
 
     def add(section: str, key: str, label: str, name: str, m: Metric) -> None:
-        out.append([section, key, label, name, m.value, m.previous, m.change, m.change_ratio])
+        out.append(
+            [section, key, label, name]
+            + [_round(v) for v in (m.value, m.previous, m.change, m.change_ratio)]
+        )
+
+    # The definition travels with the figures (a reader of the file sees what was counted).
+    for name in ("success_rate", "days_to_close", "disputes"):
+        text = getattr(stats.definition, name)
+        out.append(["definition", stats.definition.key, text, name, None, None, None, None])
 
     for name in (
         "disputes",
@@ -298,6 +422,11 @@ def rows(stats: StatsOut) -> list[list[object]]:
         add("by_month", f"{stats.year}-{mo.month:02d}", "", "disputes", mo.disputes)
         add("by_month", f"{stats.year}-{mo.month:02d}", "", "settled", mo.settled)
     return out
+
+
+def _round(v: int | float | None) -> int | float | None:
+    """Exports show two decimals for every fraction (rates, days, per 10,000, ratios)."""
+    return round(v, 2) if isinstance(v, float) else v
 
 
 # Leading characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
@@ -334,7 +463,7 @@ def to_xlsx(stats: StatsOut) -> bytes:
     wb = Workbook()
     first = True
     all_rows = rows(stats)
-    for section in ("summary", "by_type", "by_shared_court", "by_area", "by_month"):
+    for section in ("summary", "by_type", "by_shared_court", "by_area", "by_month", "definition"):
         ws = wb.active if first else wb.create_sheet()
         assert ws is not None
         first = False

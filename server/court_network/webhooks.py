@@ -3,7 +3,10 @@
 Every event is written as one `WebhookDelivery` row per subscribed webhook, in the transaction of
 the change that caused it (so an event is never announced for a change that rolled back). The
 `WebhookDispatcher` task sends due deliveries; attempts are logged in `WebhookAttempt`. A
-delivery that is still pending when the server stops is sent after the restart.
+delivery that is still pending when the server stops is sent after the restart. Each attempt
+also updates the webhook's health (`consecutive_failures`, `last_error`, `failing_since`): a
+webhook that keeps failing is flagged and audited (`network.webhook.failing`), so the court is
+alerted (`GET /api/network/webhooks/alerts`).
 
 Signature: `X-SharedCourt-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`
 with `X-SharedCourt-Timestamp: <unix seconds>`; receivers should reject old timestamps.
@@ -25,6 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
+from server import audit
 from server.background import cancel_and_wait
 from server.court_network.egress import EgressRefused, check_literal, connector_kwargs, refusal
 from server.court_network.models import Webhook, WebhookAttempt, WebhookDelivery
@@ -33,7 +37,16 @@ from server.models import new_id
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("intake.received", "session.scheduled", "session.ended")
+# The events a receiver may subscribe to (`WebhookEvent` in schemas.py lists the same).
+EVENTS = (
+    "intake.received",
+    "intake.assigned",
+    "intake.unassignable",
+    "intake.withdrawn",
+    "session.scheduled",
+    "session.cancelled",
+    "session.ended",
+)
 SIGNATURE_HEADER = "X-SharedCourt-Signature"
 TIMESTAMP_HEADER = "X-SharedCourt-Timestamp"
 EVENT_HEADER = "X-SharedCourt-Event"
@@ -88,8 +101,11 @@ class WebhookDispatcher:
         max_attempts: int = 8,
         timeout: float = 10.0,
         allow_private_targets: bool = False,
+        alert_after: int = 5,
     ) -> None:
         self.db = db
+        # Failed attempts in a row after which the webhook counts as failing (court alert).
+        self.alert_after = alert_after
         self.allow_private_targets = allow_private_targets
         self.poll_interval = poll_interval
         self.base_delay = base_delay
@@ -234,3 +250,60 @@ class WebhookDispatcher:
                 delivery.status = "failed"
             else:
                 delivery.next_attempt_at = now + timedelta(seconds=self.backoff(delivery.attempts))
+            hook = await s.get(Webhook, delivery.webhook_id)
+            if hook is not None:
+                self._note_health(s, hook, delivery, error, now)
+
+    def _note_health(
+        self, s: AsyncSession, hook: Webhook, delivery: WebhookDelivery, error: str, now: datetime
+    ) -> None:
+        """Keep the webhook's health and alert the court (an audit event) when it starts
+        failing: `alert_after` failed attempts in a row, or a delivery given up after its
+        retries, whichever comes first. A success clears it (audited as recovered)."""
+        if not error:
+            if hook.failing_since is not None:
+                audit.record(
+                    s,
+                    actor="system",
+                    action="network.webhook.recovered",
+                    court_id=hook.court_id,
+                    target=hook.id,
+                    failing_since=hook.failing_since.isoformat(),
+                    failed_attempts=hook.consecutive_failures,
+                )
+            hook.consecutive_failures = 0
+            hook.failing_since = None
+            hook.last_success_at = now
+            return
+        hook.consecutive_failures += 1
+        hook.last_error = error
+        hook.last_failure_at = now
+        gave_up = delivery.status == "failed"
+        if gave_up:
+            audit.record(
+                s,
+                actor="system",
+                action="network.webhook.delivery_failed",
+                court_id=hook.court_id,
+                target=delivery.id,
+                webhook_id=hook.id,
+                event=delivery.event,
+                attempts=delivery.attempts,
+                error=error,
+            )
+        if hook.failing_since is None and (gave_up or hook.consecutive_failures >= self.alert_after):
+            hook.failing_since = now
+            audit.record(
+                s,
+                actor="system",
+                action="network.webhook.failing",
+                court_id=hook.court_id,
+                target=hook.id,
+                url=hook.url,
+                consecutive_failures=hook.consecutive_failures,
+                delivery_given_up=gave_up,
+                last_error=error,
+            )
+            log.warning(
+                "webhook %s of court %s is failing: %s", hook.id, hook.court_id, error
+            )

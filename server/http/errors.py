@@ -19,17 +19,28 @@ class ApiError(Exception):
         code: str,
         message: str,
         fields: list[dict[str, Any]] | None = None,
+        contact: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields
+        # Whom the holder of a refused join link may call ({"name", "phone"}).
+        self.contact = contact
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.fields is not None:
             err["fields"] = self.fields
+        # An error raised from a refusal that names a contact (a refused join link,
+        # server.security.principals.LinkRefused) keeps it.
+        contact = self.contact
+        if contact is None:
+            contact = getattr(self.__cause__, "contact", None)
+        if isinstance(contact, dict):
+            err["contact"] = contact
         return {"error": err}
 
 
@@ -80,7 +91,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         response: web.StreamResponse = await handler(request)
         return response
     except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        # An error may carry headers of its answer (429's Retry-After).
+        return web.json_response(exc.body(), status=exc.status, headers=exc.headers or None)
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith(("/api", "/healthz", "/metrics")):
             raise

@@ -15,7 +15,17 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.models import Invite, SessionParticipant, StaffSession, Terminal, User, as_utc
+from server.models import (
+    Court,
+    Invite,
+    MediationSession,
+    SessionParticipant,
+    StaffSession,
+    Terminal,
+    User,
+    UserRole,
+    as_utc,
+)
 from server.security.tokens import TokenError, TokenSigner
 
 # The staff session cookie, set by login.
@@ -72,12 +82,34 @@ Principal = StaffPrincipal | TerminalPrincipal | PartyPrincipal | ApiKeyPrincipa
 
 class LinkRefused(Exception):
     """A join link that does not admit anyone: `code` is `link_invalid`, `link_expired` or
-    `link_revoked`; `message` is what its holder is shown."""
+    `link_revoked`; `message` is what its holder is shown; `contact` whom they may call for a
+    new one (`{"name", "phone"}`: see `link_contact`), when the link's invite is known."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, contact: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.contact = contact
+
+
+async def session_contact(db: AsyncSession, session_id: str) -> dict[str, str] | None:
+    """Whom a party calls about a session's link: its clerk (name, work number; else the clerk
+    who scheduled it), the court's number standing in when the clerk has none; without a clerk,
+    the court itself. None for an
+    unknown session. Only names and work numbers staff gave for this purpose."""
+    session = await db.get(MediationSession, session_id)
+    if session is None:
+        return None
+    court = await db.get(Court, session.court_id)
+    court_phone = court.phone if court is not None else ""
+    # The session's clerk; else the clerk who scheduled it (the clerk's page does not name one).
+    clerk = await db.get(User, session.clerk_id) if session.clerk_id else None
+    if clerk is None and session.created_by:
+        creator = await db.get(User, session.created_by)
+        clerk = creator if creator is not None and creator.role == UserRole.clerk else None
+    if clerk is not None and clerk.active:
+        return {"name": clerk.display_name, "phone": clerk.phone or court_phone}
+    return {"name": court.name if court is not None else "", "phone": court_phone}
 
 
 def hash_token(token: str) -> str:
@@ -116,11 +148,33 @@ async def party_from_join_token(
     try:
         payload = signer.verify("join", token)
     except TokenError as exc:
-        code = {"expired": "link_expired"}.get(exc.reason, "link_invalid")
-        raise LinkRefused(code, f"{_DEAD_LINK} / this link is no longer valid") from exc
+        if exc.reason != "expired":
+            # Forged or garbled: nothing in it may be trusted, and nobody is named.
+            raise LinkRefused(
+                "link_invalid", f"{_DEAD_LINK} / this link is no longer valid"
+            ) from exc
+        # Genuine (the signature is checked before the expiry) but past its time: its signed
+        # claims still say whose link it was.
+        contact = None
+        try:
+            expired = signer.verify("join", token, now=0.0)
+        except TokenError:
+            expired = {}
+        invite = await db.get(Invite, str(expired["inv"])) if expired.get("inv") else None
+        if invite is not None:
+            contact = await session_contact(db, invite.session_id)
+        raise LinkRefused(
+            "link_expired", f"{_DEAD_LINK} / this link is no longer valid", contact
+        ) from exc
     invite = await db.get(Invite, str(payload.get("inv")))
-    if invite is None or invite.revoked_at is not None:
+    if invite is None:
         raise LinkRefused("link_revoked", f"{_DEAD_LINK} / this link has been revoked")
+    if invite.revoked_at is not None:
+        raise LinkRefused(
+            "link_revoked",
+            f"{_DEAD_LINK} / this link has been revoked",
+            await session_contact(db, invite.session_id),
+        )
     participant = await db.get(SessionParticipant, invite.participant_id)
     if participant is None or participant.session_id != payload.get("sid"):
         raise LinkRefused("link_invalid", f"{_DEAD_LINK} / this link is no longer valid")

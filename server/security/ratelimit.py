@@ -6,7 +6,13 @@ deployment sees the same counts. `make_limiter` picks one from the settings.
 
 Logins use `acquire`: the attempt is counted, atomically with the check, before the password is
 evaluated, and `refund`ed when it succeeds. Checking first and counting the failure afterwards
-let parallel attempts all pass the check before any of them was counted.
+let parallel attempts all pass the check before any of them was counted. A key may carry its own
+limit (`limits`): the progress lookup gives a village terminal a larger budget than an address.
+
+Besides the windows, each limiter keeps back-offs (`strike`): a growing wait after repeated
+failures of one key, which the caller applies as it sees fit. The progress lookup strikes a case
+number for each wrong phone and refuses further wrong phones for it while it backs off, yet
+still answers the right phone (docs/network.md).
 """
 
 from __future__ import annotations
@@ -33,13 +39,42 @@ class Attempt:
     member: str = ""
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """A back-off's growth: the first `free` failures cost no wait, the next waits `base`
+    seconds, each further one twice as long, up to `cap`. A key's failures are forgotten once it
+    has seen none for `cap` seconds (its back-off has ended by then)."""
+
+    free: int = 3
+    base: float = 5.0
+    cap: float = 900.0
+
+    def delay(self, failures: int) -> float:
+        if failures <= self.free:
+            return 0.0
+        return min(self.cap, self.base * 2.0 ** min(failures - self.free - 1, 64))
+
+
+@dataclass(frozen=True)
+class Strike:
+    """The outcome of `strike`: the wait that was in force when the failure came (`before`; 0:
+    none) and the one in force after it (`after`)."""
+
+    before: float
+    after: float
+
+
 class LoginLimiter(Protocol):
     max_events: int
     window: float
+    backoff: Backoff
 
-    async def acquire(self, keys: Sequence[str], now: float | None = None) -> Attempt:
+    async def acquire(
+        self, keys: Sequence[str], now: float | None = None, limits: Sequence[int] | None = None
+    ) -> Attempt:
         """Count one attempt against every key, in one atomic step with the check: unless one of
-        them is already at its limit, then nothing is counted and the attempt is refused."""
+        them is already at its limit, then nothing is counted and the attempt is refused.
+        `limits[i]` is the limit of `keys[i]` (default: `max_events` for each)."""
         ...
 
     async def refund(self, attempt: Attempt) -> None:
@@ -58,18 +93,40 @@ class LoginLimiter(Protocol):
         """Forget the failures of `key` (after a success)."""
         ...
 
+    async def strike(self, key: str, now: float | None = None) -> Strike:
+        """Count one failure in `key`'s back-off (atomically): its wait grows per `backoff`."""
+        ...
+
+    async def backoff_wait(self, key: str, now: float | None = None) -> float:
+        """Seconds left of `key`'s back-off; 0 when it is not backing off."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections, if any."""
         ...
 
 
+def _limits(keys: Sequence[str], limits: Sequence[int] | None, default: int) -> list[int]:
+    if limits is None:
+        return [default] * len(keys)
+    if len(limits) != len(keys):
+        raise ValueError("one limit per key")
+    return [int(n) for n in limits]
+
+
 class RateLimiter:
     """In-process sliding window (per node)."""
 
-    def __init__(self, max_events: int, window_seconds: float) -> None:
+    def __init__(
+        self, max_events: int, window_seconds: float, backoff: Backoff | None = None
+    ) -> None:
         self.max_events = max_events
         self.window = float(window_seconds)
+        self.backoff = backoff or Backoff()
         self._events: dict[str, deque[float]] = {}
+        # key -> (failures, time of the last, end of the back-off)
+        self._strikes: dict[str, tuple[int, float, float]] = {}
+        self._strikes_since_sweep = 0
 
     def _prune(self, key: str, now: float) -> deque[float]:
         q = self._events.setdefault(key, deque())
@@ -80,21 +137,26 @@ class RateLimiter:
             q = self._events.setdefault(key, deque())
         return q
 
-    def _wait(self, key: str, now: float) -> float:
+    def _wait(self, key: str, now: float, limit: int | None = None) -> float:
+        limit = self.max_events if limit is None else limit
         q = self._prune(key, now)
-        if len(q) < self.max_events:
+        if len(q) < limit:
             return 0.0
         # The window frees up when enough of the oldest events have aged out.
-        return max(0.0, q[len(q) - self.max_events] + self.window - now)
+        return max(0.0, q[len(q) - limit] + self.window - now)
 
     async def retry_after(self, key: str, now: float | None = None) -> float:
         """Seconds until `key` may try again; 0 when it may try now."""
         return self._wait(key, time.monotonic() if now is None else now)
 
-    async def acquire(self, keys: Sequence[str], now: float | None = None) -> Attempt:
+    async def acquire(
+        self, keys: Sequence[str], now: float | None = None, limits: Sequence[int] | None = None
+    ) -> Attempt:
         now = time.monotonic() if now is None else now
+        per_key = _limits(keys, limits, self.max_events)
         # No await between the check and the count: atomic within the event loop.
-        wait = max((self._wait(k, now) for k in keys), default=0.0)
+        wait = max((self._wait(k, now, n) for k, n in zip(keys, per_key, strict=True)),
+                   default=0.0)
         if wait > 0:
             return Attempt(tuple(keys), False, wait)
         for k in keys:
@@ -117,18 +179,50 @@ class RateLimiter:
 
     async def reset(self, key: str) -> None:
         self._events.pop(key, None)
+        self._strikes.pop(key, None)
+
+    def _current(self, key: str, now: float) -> tuple[int, float, float]:
+        failures, last, until = self._strikes.get(key, (0, now, now))
+        if now - last > self.backoff.cap and now >= until:
+            return 0, now, now
+        return failures, last, until
+
+    async def strike(self, key: str, now: float | None = None) -> Strike:
+        now = time.monotonic() if now is None else now
+        failures, _, until = self._current(key, now)
+        before = max(0.0, until - now)
+        failures += 1
+        until = max(until, now + self.backoff.delay(failures))
+        self._strikes[key] = (failures, now, until)
+        self._sweep(now)
+        return Strike(before, max(0.0, until - now))
+
+    def _sweep(self, now: float) -> None:
+        # Forgotten keys would otherwise stay: one per number ever guessed.
+        self._strikes_since_sweep += 1
+        if self._strikes_since_sweep < 1024:
+            return
+        self._strikes_since_sweep = 0
+        for key in [k for k in self._strikes if self._current(k, now)[0] == 0]:
+            del self._strikes[key]
+
+    async def backoff_wait(self, key: str, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        return max(0.0, self._current(key, now)[2] - now)
 
     async def aclose(self) -> None:
         return None
 
 
-# KEYS: the counters; ARGV: now, window, max_events, member, expiry (ms). Returns the wait in
-# seconds as a string ("0": granted and counted on every key). A script runs atomically in
-# Redis, so attempts from every node are checked and counted one at a time.
+# KEYS: the counters; ARGV: now, window, max_events, member, expiry (ms), then optionally one
+# limit per key (in KEYS' order; max_events where absent). Returns the wait in seconds as a
+# string ("0": granted and counted on every key). A script runs atomically in Redis, so attempts
+# from every node are checked and counted one at a time.
 _ACQUIRE = """
-local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, window, default = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local wait = 0
-for _, key in ipairs(KEYS) do
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[5 + i]) or default
   redis.call('zremrangebyscore', key, '-inf', now - window)
   local n = redis.call('zcard', key)
   if n >= limit then
@@ -146,6 +240,26 @@ end
 return '0'
 """
 
+# KEYS[1]: a back-off (hash: failures, last, until); ARGV: now, free, base, cap. Returns the
+# waits before and after this failure, as strings. Atomic like _ACQUIRE.
+_STRIKE = """
+local now, free = tonumber(ARGV[1]), tonumber(ARGV[2])
+local base, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
+local h = redis.call('hmget', KEYS[1], 'failures', 'last', 'until')
+local failures, last, untl = tonumber(h[1]) or 0, tonumber(h[2]) or now, tonumber(h[3]) or now
+if now - last > cap and now >= untl then
+  failures, untl = 0, now
+end
+local before = math.max(0, untl - now)
+failures = failures + 1
+if failures > free then
+  untl = math.max(untl, now + math.min(cap, base * 2 ^ math.min(failures - free - 1, 64)))
+end
+redis.call('hset', KEYS[1], 'failures', failures, 'last', tostring(now), 'until', tostring(untl))
+redis.call('pexpire', KEYS[1], math.ceil(cap * 2000) + 1000)
+return {tostring(before), tostring(math.max(0, untl - now))}
+"""
+
 
 class RedisRateLimiter:
     """Sliding window kept in Redis sorted sets (score = event time), shared by all nodes.
@@ -160,12 +274,15 @@ class RedisRateLimiter:
         max_events: int,
         window_seconds: float,
         prefix: str = "shared-court:ratelimit:",
+        backoff: Backoff | None = None,
     ) -> None:
         self.redis = redis
         self.max_events = max_events
         self.window = float(window_seconds)
         self.prefix = prefix
+        self.backoff = backoff or Backoff()
         self._acquire = redis.register_script(_ACQUIRE)
+        self._strike = redis.register_script(_STRIKE)
 
     @classmethod
     def from_url(
@@ -199,11 +316,15 @@ class RedisRateLimiter:
             pipe.expire(k, max(1, int(self.window) + 1))
             await pipe.execute()
 
-    async def acquire(self, keys: Sequence[str], now: float | None = None) -> Attempt:
+    async def acquire(
+        self, keys: Sequence[str], now: float | None = None, limits: Sequence[int] | None = None
+    ) -> Attempt:
         now = time.time() if now is None else now
         member = f"{now:.6f}:{uuid.uuid4().hex}"
         expiry_ms = int(self.window * 1000) + 1000
-        args = [repr(now), repr(self.window), self.max_events, member, expiry_ms]
+        args: list[Any] = [repr(now), repr(self.window), self.max_events, member, expiry_ms]
+        if limits is not None:
+            args += _limits(keys, limits, self.max_events)
         wait = float(await self._acquire(keys=[self._key(k) for k in keys], args=args))
         if wait > 0:
             return Attempt(tuple(keys), False, wait)
@@ -218,7 +339,24 @@ class RedisRateLimiter:
             await pipe.execute()
 
     async def reset(self, key: str) -> None:
-        await self.redis.delete(self._key(key))
+        await self.redis.delete(self._key(key), self._backoff_key(key))
+
+    def _backoff_key(self, key: str) -> str:
+        return self.prefix + "backoff:" + key
+
+    async def strike(self, key: str, now: float | None = None) -> Strike:
+        now = time.time() if now is None else now
+        b = self.backoff
+        args = [repr(now), b.free, repr(float(b.base)), repr(float(b.cap))]
+        before, after = await self._strike(keys=[self._backoff_key(key)], args=args)
+        return Strike(float(before), float(after))
+
+    async def backoff_wait(self, key: str, now: float | None = None) -> float:
+        now = time.time() if now is None else now
+        until = await self.redis.hget(self._backoff_key(key), "until")
+        if until is None:
+            return 0.0
+        return max(0.0, float(until) - now)
 
     async def aclose(self) -> None:
         await self.redis.aclose()
@@ -226,8 +364,16 @@ class RedisRateLimiter:
 
 def make_limiter(settings: Settings) -> LoginLimiter:
     """Redis-backed when `redis_url` is set (scale-out), else in-process."""
+    backoff = Backoff(
+        free=settings.lookup_number_free_failures,
+        base=settings.lookup_number_backoff_seconds,
+        cap=settings.lookup_number_backoff_max_seconds,
+    )
     if settings.redis_url:
         return RedisRateLimiter.from_url(
-            settings.redis_url, settings.login_max_failures, settings.login_window_seconds
+            settings.redis_url,
+            settings.login_max_failures,
+            settings.login_window_seconds,
+            backoff=backoff,
         )
-    return RateLimiter(settings.login_max_failures, settings.login_window_seconds)
+    return RateLimiter(settings.login_max_failures, settings.login_window_seconds, backoff)

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.agreements.facts import SessionFacts, session_facts
 from server.agreements.models import VerifyMethod
 from server.models import (
+    CASE_TYPE_NAMES,
     Case,
-    CaseType,
     Court,
     MediationSession,
     Outcome,
@@ -45,14 +45,6 @@ MAIN_DOCUMENT = "main"
 ONLINE_PLACE = "线上调解（各方通过自有设备参加）"
 REMOTE = "远程（自有设备）"
 
-CASE_TYPE_LABELS: dict[CaseType, str] = {
-    CaseType.marriage_family: "婚姻家庭纠纷",
-    CaseType.property_management: "物业服务合同纠纷",
-    CaseType.finance_insurance: "金融保险纠纷",
-    CaseType.neighbour: "邻里纠纷",
-    CaseType.labour: "劳动争议",
-    CaseType.other: "其他纠纷",
-}
 OUTCOME_LABELS: dict[Outcome, str] = {
     Outcome.settled: "调解成功",
     Outcome.failed: "调解不成",
@@ -237,7 +229,7 @@ async def load_record(db: AsyncSession, session: MediationSession) -> RecordData
         session_id=session.id,
         court_name=court.name,
         case_number=case.case_number,
-        case_type_label=CASE_TYPE_LABELS.get(case.case_type, str(case.case_type)),
+        case_type_label=CASE_TYPE_NAMES.get(case.case_type, str(case.case_type)),
         case_title=case.title,
         started_at=session.started_at or session.scheduled_at,
         ended_at=session.ended_at,

@@ -228,6 +228,14 @@ async def join_a(w: World, role: str) -> tuple[str, Any]:
     return f"/api/join/{w.invite_a['token']}", None
 
 
+async def invitation_a(w: World, role: str) -> tuple[str, Any]:
+    return f"/api/invites/{w.invite_a['invite']['id']}/invitation", None
+
+
+async def short_a(w: World, role: str) -> tuple[str, Any]:
+    return f"/j/{w.invite_a['invite']['short_code']}", None
+
+
 async def qr_a(w: World, role: str) -> tuple[str, Any]:
     return f"/api/invites/{w.invite_a['invite']['id']}/qr.svg", None
 
@@ -418,6 +426,12 @@ ROWS: list[Row] = [
         qr_a,
         expect(admin=403, judge=200, clerk=200, mediator=403, other=404, other_admin=403),
     ),
+    Row(
+        "GET",
+        "/api/invites/{invite_id}/invitation",
+        invitation_a,
+        expect(admin=403, judge=200, clerk=200, mediator=403, other=404, other_admin=403),
+    ),
     Row(  # a join link is a bearer credential: whoever holds it sees only its own data
         "GET",
         "/api/join/{token}",
@@ -433,6 +447,21 @@ ROWS: list[Row] = [
             terminal=200,
         ),
         check_join,
+    ),
+    Row(  # the short form of the same bearer link: a redirect to it, for anyone
+        "GET",
+        "/j/{code}",
+        short_a,
+        expect(
+            admin=302,
+            judge=302,
+            clerk=302,
+            mediator=302,
+            other=302,
+            anon=302,
+            party=302,
+            terminal=302,
+        ),
     ),
     Row(
         "GET",
@@ -498,7 +527,8 @@ async def _callers(h: Harness, w: World) -> dict[str, Any]:
 async def _send(
     h: Harness, caller: Any, anon: Any, method: str, path: str, body: Any
 ) -> tuple[int, Any]:
-    kw: dict[str, Any] = {}
+    # A redirect is the answer (the short link's 302), not a hop to follow.
+    kw: dict[str, Any] = {"allow_redirects": False}
     if body is not None:
         kw["json"] = body
     if isinstance(caller, tuple):

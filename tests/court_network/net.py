@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from signaling.client import RoomClient
 from tests.api.world import create_terminal, ok_json, terminal_token, unique
 from tests.conftest import Harness, StaffClient
 
@@ -120,3 +121,31 @@ def intake_body(**kw: Any) -> dict[str, Any]:
     }
     body.update(kw)
     return body
+
+
+async def end_in_room(h: Harness, token: str, outcome: str) -> None:
+    """The judge joins the live room with their link, starts the session and ends it with an
+    outcome, as from the console (socket.io, the default configuration)."""
+    judge = RoomClient(str(h.server.make_url("/")).rstrip("/"), token=token)
+    try:
+        await judge.connect()
+        await judge.join(consent=True)
+        await judge.call("start_session")
+        await judge.call(
+            "end_session",
+            {"outcome": outcome, "note": "调解结束", "no_agreement_reason": "当场履行完毕"},
+        )
+    finally:
+        await judge.close()
+
+
+async def mediator_token(client: StaffClient, session: dict[str, Any]) -> str:
+    """The mediator's join token of a session (from a staff-issued link)."""
+    participant = next(p for p in session["participants"] if p["kind"] == "mediator")
+    invite = await ok_json(
+        await client.post(
+            f"/api/sessions/{session['id']}/invites", json={"participant_id": participant["id"]}
+        ),
+        201,
+    )
+    return str(invite["url"]).rsplit("/join/", 1)[1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
@@ -214,13 +214,17 @@ async def test_lookup_same_answer_and_rate_limit(h2: Any) -> None:
     )
     assert wrong_phone.status == missing.status == 404
     assert await wrong_phone.json() == await missing.json()
-    # 5 failures per window (login limiter settings): then 429, even with the right phone.
-    for _ in range(3):
-        await anon.post("/api/network/lookup", json={"number": "TJX", "phone": "13900001111"})
+    # 5 tries per address and window (login limiter settings), a match taken back: then 429
+    # for this address, even with the right phone, saying when to come back.
+    for k in range(3):
+        await anon.post("/api/network/lookup", json={"number": f"TJX{k}", "phone": "13900001111"})
     blocked = await anon.post(
         "/api/network/lookup", json={"number": i["number"], "phone": "13900001111"}
     )
     assert blocked.status == 429
+    retry = int(blocked.headers["Retry-After"])
+    assert 1 <= retry <= h.app[STATE_KEY].settings.login_window_seconds
+    assert (await blocked.json())["error"]["code"] == "rate_limited"
 
 
 async def test_parallel_lookup_guesses_cannot_outrun_the_limit(
@@ -255,8 +259,12 @@ async def test_parallel_lookup_guesses_cannot_outrun_the_limit(
         return resp.status
 
     statuses = await asyncio.gather(*(guess(k) for k in range(30)))
-    limit = h.app[STATE_KEY].settings.login_max_failures
-    assert statuses.count(404) == limit and statuses.count(429) == 30 - limit, statuses
+    settings = h.app[STATE_KEY].settings
+    limit = settings.login_max_failures
+    # `limit` guesses evaluated: misses until the number backs off, then 429 (the number's
+    # back-off); the rest refused unevaluated (429, the address's budget).
+    misses = min(limit, settings.lookup_number_free_failures + 1)
+    assert statuses.count(404) == misses and statuses.count(429) == 30 - misses, statuses
     assert compared <= limit * 3  # the guessed phone and the intake's two, per evaluated guess
 
 
@@ -311,8 +319,11 @@ async def test_lifecycle_booking_and_transfer_package(h2: Any) -> None:
         await n.terminal.post("/api/network/terminal/intakes", headers=n.tauth, json=intake_body()),
         201,
     )
-    # booking needs an assigned mediator
-    when = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    # booking needs an assigned mediator; it takes a slot of the working hours (10:00-11:00
+    # court local time, tomorrow)
+    cst = timezone(timedelta(hours=8))
+    tomorrow = (datetime.now(UTC).astimezone(cst) + timedelta(days=1)).date()
+    when = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 10, tzinfo=cst).isoformat()
     early = await n.terminal.post(
         "/api/network/terminal/bookings",
         headers=n.tauth,
@@ -331,6 +342,7 @@ async def test_lifecycle_booking_and_transfer_package(h2: Any) -> None:
         json={"intake_id": made["id"], "scheduled_at": when, "mediator_id": u["mediator_a2"]},
     )
     assert bad.status == 400
+    assert (await bad.json())["error"]["code"] == "invalid_mediator"
     booked = await ok_json(
         await n.terminal.post(
             "/api/network/terminal/bookings",

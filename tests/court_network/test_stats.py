@@ -14,8 +14,9 @@ import pytest
 from server.court_network.models import Intake, IntakeChannel, IntakeStatus, IntakeTransition
 from server.models import Case, CaseType
 from server.state import STATE_KEY
-from tests.api.world import ok_json
+from tests.api.world import create_case, create_session, ok_json
 from tests.conftest import Harness
+from tests.court_network.net import end_in_room, mediator_token
 
 CST = timedelta(hours=8)
 
@@ -57,7 +58,10 @@ def year_of(local: str) -> int:
     return int(local[:4])
 
 
-def expected(year: int) -> dict[str, Any]:
+def expected(year: int, definition: str = "all_closed") -> dict[str, Any]:
+    """Figures computed from SEED by hand. `all_closed` (the default): success rate = settled ÷
+    all closed, withdrawn included, and days over all closures; `mediated`: withdrawn left out
+    of both."""
     def received_in(r: tuple[str, str, str, str | None, str]) -> bool:
         return year_of(r[2]) == year
 
@@ -70,15 +74,19 @@ def expected(year: int) -> dict[str, Any]:
     days = sorted(
         (utc(r[3]) - utc(r[2])) / timedelta(days=1)
         for r in SEED
-        if r[3] is not None and closed_in(r) and r[4] != "withdrawn"
+        if r[3] is not None
+        and closed_in(r)
+        and (definition == "all_closed" or r[4] != "withdrawn")
     )
+    withdrawn = sum(closed_in(r, "withdrawn") for r in SEED)
     n = len(days)
     return {
         "disputes": sum(received_in(r) for r in SEED),
         "closed": sum(closed_in(r) for r in SEED),
         "settled": settled,
         "failed": failed,
-        "success_rate": settled / (settled + partial + failed),
+        "success_rate": settled
+        / (settled + partial + failed + (withdrawn if definition == "all_closed" else 0)),
         "median_days": statistics.median(days),
         # nearest rank: the smallest value with at least 90 % of the values at or below it
         "p90_days": next(d for i, d in enumerate(days, 1) if i / n >= 0.9),
@@ -229,8 +237,111 @@ async def test_exports_csv_and_xlsx(h2: Any) -> None:
     from openpyxl import load_workbook
 
     wb = load_workbook(io.BytesIO(await resp.read()))
-    assert wb.sheetnames == ["summary", "by_type", "by_shared_court", "by_area", "by_month"]
+    assert wb.sheetnames == [
+        "summary",
+        "by_type",
+        "by_shared_court",
+        "by_area",
+        "by_month",
+        "definition",
+    ]
     ws = wb["summary"]
     values = {r[3]: r[4] for r in ws.iter_rows(min_row=2, values_only=True)}
     assert values["disputes"] == expected(2026)["disputes"]
-    assert values["success_rate"] == pytest.approx(expected(2026)["success_rate"])
+    # every fraction two decimals, in both exports
+    assert values["success_rate"] == round(expected(2026)["success_rate"], 2)
+    assert values["median_days"] == round(expected(2026)["median_days"], 2)
+    assert summary["success_rate"]["value"] == str(round(expected(2026)["success_rate"], 2))
+    for r in rows:
+        for col in ("value", "previous", "change", "change_ratio"):
+            if "." in r[col]:
+                assert len(r[col].split(".")[1]) <= 2, (r, col)
+    # case types in Chinese with the key alongside
+    by_type = {r["key"]: r["label"] for r in rows if r["section"] == "by_type"}
+    assert by_type["marriage_family"] == "婚姻家庭纠纷" and by_type["labour"] == "劳动争议"
+    # and the definition the figures follow
+    definition = {r["metric"]: r for r in rows if r["section"] == "definition"}
+    assert definition["success_rate"]["key"] == "all_closed"
+    assert "含" in definition["success_rate"]["label"] and "撤回" in definition["success_rate"]["label"]
+    assert [r[3] for r in wb["definition"].iter_rows(min_row=2, values_only=True)] == [
+        "success_rate",
+        "days_to_close",
+        "disputes",
+    ]
+
+
+async def test_the_definition_is_selectable_and_shown(h2: Any) -> None:
+    """Success rate and days to close by either definition, per request and by setting; the
+    default counts withdrawn intakes among the closed (docs/network.md says why)."""
+    h, n = h2
+    await seed(h, n)
+    for definition in ("all_closed", "mediated"):
+        got = await ok_json(
+            await n.judge.get(f"/api/network/stats?year=2026&definition={definition}")
+        )
+        e, p = expected(2026, definition), expected(2025, definition)
+        assert got["definition"]["key"] == definition
+        assert got["success_rate"]["value"] == pytest.approx(e["success_rate"]), definition
+        assert got["success_rate"]["previous"] == pytest.approx(p["success_rate"]), definition
+        assert got["median_days"]["value"] == pytest.approx(e["median_days"]), definition
+        assert got["p90_days"]["value"] == pytest.approx(e["p90_days"]), definition
+    # the two differ on this data set (it has withdrawn intakes), so the test can tell them apart
+    assert expected(2026)["success_rate"] != expected(2026, "mediated")["success_rate"]
+    default = await ok_json(await n.judge.get("/api/network/stats?year=2026"))
+    assert default["definition"]["key"] == "all_closed"
+    assert "撤回" in default["definition"]["success_rate"]
+    h.app[STATE_KEY].settings.stats_definition = "mediated"
+    by_setting = await ok_json(await n.judge.get("/api/network/stats?year=2026"))
+    assert by_setting["definition"]["key"] == "mediated"
+    assert by_setting["success_rate"]["value"] == pytest.approx(
+        expected(2026, "mediated")["success_rate"]
+    )
+    bad = await n.judge.get("/api/network/stats?year=2026&definition=nice")
+    assert bad.status == 400
+
+
+async def test_cases_mediated_in_sessions_without_an_intake_count(h2: Any) -> None:
+    """The reported bug: three sessions ended with outcomes, and the statistics showed 0
+    disputes because they counted intakes only. A case without an intake counts once, by its
+    latest outcome, at the shared court of the session's terminal."""
+    h, n = h2
+    u = h.seed.users
+    year = (datetime.now(UTC) + timedelta(hours=8)).year
+    before = await ok_json(await n.judge.get(f"/api/network/stats?year={year}"))
+    first = await create_case(n.clerk, mediator_id=u["judge_a"])
+    second = await create_case(n.clerk, mediator_id=u["judge_a"])
+    # the first case: a failed session, then a second session that settles it (counted once)
+    s1 = await create_session(n.clerk, first["id"], u["judge_a"], terminal_id=n.terminal_id)
+    await end_in_room(h, await mediator_token(n.clerk, s1), "failed")
+    s2 = await create_session(n.clerk, first["id"], u["judge_a"], terminal_id=n.terminal_id)
+    await end_in_room(h, await mediator_token(n.clerk, s2), "settled")
+    # the second: one session, 部分达成, without a terminal
+    s3 = await create_session(n.clerk, second["id"], u["judge_a"])
+    await end_in_room(h, await mediator_token(n.clerk, s3), "partial")
+    await wait_ended(h, [s1["id"], s2["id"], s3["id"]])
+    got = await ok_json(await n.judge.get(f"/api/network/stats?year={year}"))
+    delta = {k: got[k]["value"] - before[k]["value"] for k in ("disputes", "closed", "settled")}
+    assert delta == {"disputes": 2, "closed": 2, "settled": 1}
+    assert got["partially_settled"]["value"] - before["partially_settled"]["value"] == 1
+    assert got["failed"]["value"] == before["failed"]["value"]  # the first outcome was superseded
+    neighbour = next(g for g in got["by_type"] if g["key"] == "neighbour")
+    assert neighbour["label"] == "邻里纠纷" and neighbour["disputes"]["value"] >= 2
+    # the case with the village terminal belongs to the village's shared court
+    village = await ok_json(
+        await n.judge.get(f"/api/network/stats?year={year}&shared_court_id={n.village}")
+    )
+    assert village["disputes"]["value"] == 1 and village["settled"]["value"] == 1
+
+
+async def wait_ended(h: Harness, session_ids: list[str]) -> None:
+    import asyncio
+
+    from server.models import MediationSession, SessionStatus
+
+    for _ in range(100):
+        async with h.app[STATE_KEY].db.session() as s:
+            rows = [await s.get(MediationSession, sid) for sid in session_ids]
+        if all(r is not None and r.status == SessionStatus.ended for r in rows):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("sessions did not end")

@@ -11,14 +11,24 @@ from aiohttp import web
 from sqlalchemy import delete, select
 
 from server import audit
-from server.court.schemas import LoginIn, MeOut, UserOut
+from server.court.schemas import LoginIn, MeCourtOut, MeOut, UserOut
 from server.http.errors import ApiError, unauthorized
 from server.http.framework import Api, Ctx
-from server.models import StaffSession, User
+from server.models import Court, StaffSession, User
 from server.security.passwords import verify_password
 from server.security.principals import SESSION_COOKIE, StaffPrincipal, hash_token
 
 api = Api()
+
+
+async def _me(ctx: Ctx, user: User, csrf_token: str) -> MeOut:
+    court = await ctx.db.get(Court, user.court_id)
+    return MeOut(
+        user=UserOut.model_validate(user),
+        csrf_token=csrf_token,
+        court=MeCourtOut.model_validate(court) if court is not None else None,
+        public_url=ctx.state.settings.effective_public_url,
+    )
 
 
 def refusal(err: ApiError) -> web.Response:
@@ -118,7 +128,7 @@ async def login(ctx: Ctx, body: LoginIn) -> MeOut | web.Response:
             },
         )
     )
-    return MeOut(user=UserOut.model_validate(user), csrf_token=staff_session.csrf_token)
+    return await _me(ctx, user, staff_session.csrf_token)
 
 
 @api.route("POST", "/api/auth/logout", summary="Staff logout", tag="auth")
@@ -134,6 +144,4 @@ async def logout(ctx: Ctx) -> None:
 )
 async def me(ctx: Ctx) -> MeOut:
     assert isinstance(ctx.principal, StaffPrincipal)
-    return MeOut(
-        user=UserOut.model_validate(ctx.staff), csrf_token=ctx.principal.session.csrf_token
-    )
+    return await _me(ctx, ctx.staff, ctx.principal.session.csrf_token)

@@ -40,7 +40,7 @@ async def list_courts(ctx: Ctx) -> list[Court]:
     status=201,
 )
 async def create_court(ctx: Ctx, body: CourtIn) -> Court:
-    court = Court(name=body.name, region=body.region)
+    court = Court(name=body.name, region=body.region, phone=body.phone)
     ctx.db.add(court)
     await ctx.db.flush()
     audit.record(
@@ -112,6 +112,7 @@ async def create_user(ctx: Ctx, body: UserIn) -> User:
         display_name=body.display_name,
         role=body.role,
         password_hash=hash_password(body.password),
+        phone=body.phone,
     )
     ctx.db.add(user)
     await ctx.db.flush()

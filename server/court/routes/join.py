@@ -4,13 +4,36 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from aiohttp import web
+from sqlalchemy import select
+
 from server import audit
-from server.court.schemas import IceServerOut, JoinOut, JoinSessionOut, ParticipantOut
-from server.http.errors import ApiError
+from server.access import CASE_WRITERS
+from server.court.routes.auth import too_many_attempts
+from server.court.schemas import (
+    ContactOut,
+    IceServerOut,
+    InvitationOut,
+    JoinOut,
+    JoinSessionOut,
+    ParticipantOut,
+)
+from server.http.errors import ApiError, not_found
 from server.http.framework import Api, Ctx
-from server.models import Case, Court, MediationSession, SessionStatus, Terminal
+from server.http.rows import load_session
+from server.invites import ROLE_LABELS_ZH, SHORT_ALPHABET, SHORT_LENGTH, invite_token, short_url
+from server.models import (
+    Case,
+    Court,
+    Invite,
+    MediationSession,
+    Party,
+    SessionParticipant,
+    SessionStatus,
+    Terminal,
+)
 from server.rtc.turn_credentials import ice_credentials
-from server.security.principals import PartyPrincipal
+from server.security.principals import PartyPrincipal, session_contact
 
 api = Api()
 
@@ -31,6 +54,7 @@ async def join_info(ctx: Ctx, principal: PartyPrincipal) -> JoinOut:
             410,
             "session_closed",
             "调解已结束或已取消，链接已失效，请联系书记员 / this session is closed",
+            contact=await session_contact(ctx.db, session.id),
         )
     case = await ctx.db.get(Case, session.case_id)
     court = await ctx.db.get(Court, session.court_id)
@@ -77,3 +101,76 @@ async def resolve_join(ctx: Ctx, token: str) -> JoinOut:
         ip=ctx.ip,
     )
     return info
+
+
+@api.route(
+    "GET",
+    "/j/{code}",
+    summary="Short join link (/j/<8-character code>): redirects to the full signed link; "
+    "expiry and revocation are those of the link itself",
+    tag="join",
+    auth="public",
+    raw_response="text/html",
+)
+async def short_link(ctx: Ctx) -> web.StreamResponse:
+    code = ctx.match("code").strip().lower()
+    # An unknown code counts against the address (as a failed login does), so codes cannot be
+    # enumerated; a known one is taken back.
+    attempt = await ctx.state.login_limiter.acquire([f"short-link:{ctx.ip}"])
+    if not attempt.granted:
+        return too_many_attempts(attempt.retry_after)
+    invite = None
+    if len(code) == SHORT_LENGTH and all(c in SHORT_ALPHABET for c in code):
+        invite = await ctx.db.scalar(select(Invite).where(Invite.short_code == code))
+    if invite is None:
+        # The join page says the link is invalid and whom to ask, in the party's language.
+        raise web.HTTPFound("/join/invalid", headers={"Cache-Control": "no-store"})
+    await ctx.state.login_limiter.refund(attempt)
+    raise web.HTTPFound(
+        f"/join/{invite_token(ctx.state.signer, invite)}",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+@api.route(
+    "GET",
+    "/api/invites/{invite_id}/invitation",
+    summary="What a printed invitation (邀请函) of a join link states: the invited person and "
+    "role, case, court, time and zone, short link, QR code and whom to call",
+    tag="invites",
+    roles=CASE_WRITERS,
+    response=InvitationOut,
+)
+async def invitation(ctx: Ctx) -> InvitationOut:
+    invite = await ctx.db.get(Invite, ctx.match("invite_id"))
+    if invite is None:
+        raise not_found("invite")
+    session = await load_session(ctx, invite.session_id)
+    participant = await ctx.db.get(SessionParticipant, invite.participant_id)
+    case = await ctx.db.get(Case, session.case_id)
+    court = await ctx.db.get(Court, session.court_id)
+    if participant is None or case is None or court is None:
+        raise not_found("invite")
+    party = await ctx.db.get(Party, participant.party_id) if participant.party_id else None
+    terminal = await ctx.db.get(Terminal, session.terminal_id) if session.terminal_id else None
+    contact = await session_contact(ctx.db, session.id)
+    role = party.role.value if party is not None else participant.kind.value
+    expires = invite.expires_at
+    return InvitationOut(
+        invite_id=invite.id,
+        revoked=invite.revoked_at is not None,
+        expires_at=expires if expires.tzinfo else expires.replace(tzinfo=UTC),
+        participant_name=participant.display_name,
+        role=role,
+        role_label=participant.role_label or ROLE_LABELS_ZH.get(role, ""),
+        case_number=case.case_number,
+        case_title=case.title,
+        court_name=court.name,
+        timezone=court.timezone or "Asia/Shanghai",
+        scheduled_at=session.scheduled_at,
+        duration_minutes=session.duration_minutes,
+        terminal_name=terminal.name if terminal is not None else None,
+        short_url=short_url(ctx.state.settings.effective_public_url, invite),
+        qr_url=f"/api/invites/{invite.id}/qr.svg",
+        contact=ContactOut(**contact) if contact else None,
+    )

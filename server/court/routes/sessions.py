@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import qrcode
 import qrcode.image.svg
@@ -25,8 +26,9 @@ from server.court_network import service as network_service
 from server.http.errors import bad_request, conflict, not_found
 from server.http.framework import Api, Ctx
 from server.http.rows import load_case, load_session
-from server.invites import invite_token, issue_invite, join_url
+from server.invites import invite_token, issue_invite, join_url, short_url
 from server.models import (
+    Court,
     Invite,
     MediationSession,
     SessionParticipant,
@@ -83,7 +85,12 @@ async def _terminal(ctx: Ctx, terminal_id: str | None) -> Terminal | None:
 async def list_sessions(ctx: Ctx, query: SessionQuery) -> list[MediationSession]:
     stmt = visible_sessions(ctx.staff)
     if query.date:
-        local = datetime.strptime(query.date, "%Y-%m-%d").replace(tzinfo=UTC) - timedelta(hours=8)
+        # The day in the court's timezone (a clerk's "today" is the court's, not the PC's).
+        court = await ctx.db.get(Court, ctx.staff.court_id)
+        zone = ZoneInfo(court.timezone if court else "Asia/Shanghai")
+        local = (
+            datetime.strptime(query.date, "%Y-%m-%d").replace(tzinfo=zone).astimezone(UTC)
+        )
         stmt = stmt.where(
             MediationSession.scheduled_at >= local,
             MediationSession.scheduled_at < local + timedelta(days=1),
@@ -222,6 +229,7 @@ async def cancel_session(ctx: Ctx) -> MediationSession:
         session_id=session.id,
         ip=ctx.ip,
     )
+    await network_service.on_session_cancelled(ctx.db, ctx.state, session, ctx.actor, ctx.ip)
     # Committed first, so a socket cut off now is refused when it reconnects.
     await ctx.db.commit()
     await ctx.state.revocations.announce(revoked)
@@ -283,6 +291,7 @@ async def create_invite(ctx: Ctx, body: InviteIn) -> InviteLinkOut:
         invite=InviteOut.model_validate(invite),
         url=join_url(ctx.state.settings.effective_public_url, token),
         token=token,
+        short_url=short_url(ctx.state.settings.effective_public_url, invite),
     )
 
 
@@ -334,7 +343,10 @@ async def invite_qr(ctx: Ctx) -> web.Response:
     _, invite = await _load_invite(ctx)
     if invite.revoked_at is not None:
         raise conflict("链接已撤销 / link revoked")
-    url = join_url(ctx.state.settings.effective_public_url, invite_token(ctx.state.signer, invite))
+    public = ctx.state.settings.effective_public_url
+    # The short link when there is one: a QR code of ~40 characters scans from a phone at arm's
+    # length; one of the ~300-character token is dense.
+    url = short_url(public, invite) or join_url(public, invite_token(ctx.state.signer, invite))
     img = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     buf = io.BytesIO()
     img.save(buf)

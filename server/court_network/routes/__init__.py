@@ -6,6 +6,7 @@ which the OpenAPI document in docs/openapi.json follows); server/app.py register
 from __future__ import annotations
 
 from server.court_network.routes import (
+    alerts,
     api_keys,
     areas,
     attachments,
@@ -39,6 +40,7 @@ MODULES = (
     api_keys,
     webhooks,
     csv_import,
+    alerts,
 )
 
 api = Api()

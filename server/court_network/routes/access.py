@@ -7,6 +7,10 @@ no helper is copied into two of them."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
+from aiohttp import web
 from sqlalchemy import Select, select
 
 from server.access import visible_cases
@@ -16,6 +20,7 @@ from server.court_network.models import (
     Attachment,
     Intake,
     IntakeAssignment,
+    IntakeStatus,
     IntakeTransition,
     SharedCourt,
     SharedCourtTerminal,
@@ -28,6 +33,7 @@ from server.court_network.schemas import (
     IntakeOut,
     TerminalIntakeIn,
     TransitionOut,
+    UnassignedOut,
 )
 from server.http.errors import ApiError, bad_request, forbidden, not_found, unauthorized
 from server.http.framework import Ctx
@@ -87,11 +93,17 @@ async def terminal_intake(ctx: Ctx, intake_id: str) -> Intake:
     return intake
 
 
-async def intake_out(db: object, intake: Intake) -> IntakeOut:
+async def intake_out(
+    db: object, intake: Intake, coverage: service.Coverage | None = None
+) -> IntakeOut:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     assert isinstance(db, AsyncSession)
     case = await db.get(Case, intake.case_id)
+    why = None
+    if intake.status == IntakeStatus.received:
+        coverage = coverage or await service.court_coverage(db, intake.court_id)
+        why = coverage.why(intake)
     return IntakeOut(
         id=intake.id,
         number=intake.number,
@@ -112,6 +124,7 @@ async def intake_out(db: object, intake: Intake) -> IntakeOut:
         mediator_id=case.mediator_id if case else None,
         received_at=intake.received_at,
         closed_at=intake.closed_at,
+        unassigned=UnassignedOut(code=why.code, message=why.message) if why else None,
     )
 
 
@@ -158,10 +171,39 @@ def intake_data(body: IntakeIn | TerminalIntakeIn) -> service.IntakeData:
     )
 
 
-async def count_attempt(ctx: Ctx, *keys: str) -> Attempt:
+class RateLimited(ApiError):
+    """429 `rate_limited`, saying in how many whole seconds (at least 1) to try again.
+
+    Raised or returned as `response()`, it sends the seconds as `Retry-After` too."""
+
+    def __init__(self, wait: float, message: str = "尝试次数过多 / too many attempts") -> None:
+        # Whole seconds, not rounded up past a wait that float arithmetic left a hair over.
+        self.retry_after = max(1, math.ceil(wait - 1e-6))
+        zh, _, en = message.partition(" / ")
+        super().__init__(
+            429,
+            "rate_limited",
+            f"{zh}，请 {self.retry_after} 秒后再试 / {en or zh}, retry in {self.retry_after} s",
+        )
+        self.headers["Retry-After"] = str(self.retry_after)
+
+    def response(self) -> web.Response:
+        response = web.json_response(self.body(), status=self.status)
+        response.headers["Retry-After"] = str(self.retry_after)
+        return response
+
+
+async def count_attempt(
+    ctx: Ctx,
+    *keys: str,
+    limits: Sequence[int] | None = None,
+    message: str = "尝试次数过多 / too many attempts",
+) -> Attempt:
     """Count one attempt against every key before anything is evaluated, in one step with the
-    check (as login does): parallel guesses cannot all pass the check before one is counted."""
-    attempt = await ctx.state.login_limiter.acquire(keys)
+    check (as login does): parallel guesses cannot all pass the check before one is counted.
+    `limits` gives each key its own limit (default: the login limiter's); a refusal raises
+    `RateLimited` with `message`."""
+    attempt = await ctx.state.login_limiter.acquire(keys, limits=limits)
     if not attempt.granted:
-        raise ApiError(429, "rate_limited", "尝试次数过多，请稍后再试 / too many attempts")
+        raise RateLimited(attempt.retry_after, message)
     return attempt

@@ -29,7 +29,7 @@ from server.court_network.schemas import (
 )
 from server.http.errors import bad_request, conflict
 from server.http.framework import Api, Ctx
-from server.models import User, UserRole
+from server.models import Case, User, UserRole
 from server.security.principals import ApiKeyPrincipal
 
 api = Api()
@@ -56,6 +56,8 @@ async def _court_shared_court(ctx: Ctx, shared_court_id: str | None) -> SharedCo
 )
 async def list_intakes(ctx: Ctx, query: IntakeQuery) -> list[IntakeOut]:
     stmt = visible_intakes(ctx)
+    if query.unassigned:
+        stmt = stmt.where(Intake.status == IntakeStatus.received)
     if query.status:
         stmt = stmt.where(Intake.status == query.status)
     if query.case_type:
@@ -63,7 +65,8 @@ async def list_intakes(ctx: Ctx, query: IntakeQuery) -> list[IntakeOut]:
     if query.shared_court_id:
         stmt = stmt.where(Intake.shared_court_id == query.shared_court_id)
     stmt = stmt.order_by(Intake.received_at.desc()).limit(query.limit).offset(query.offset)
-    return [await intake_out(ctx.db, i) for i in await ctx.db.scalars(stmt)]
+    coverage = await service.court_coverage(ctx.db, court_of(ctx))
+    return [await intake_out(ctx.db, i, coverage) for i in await ctx.db.scalars(stmt)]
 
 
 @api.route(
@@ -164,6 +167,11 @@ async def assign_intake(ctx: Ctx, body: AssignIn) -> IntakeDetailOut:
                 code="invalid_mediator",
             )
         user, method, reason = found, "manual", body.reason
+    case = await ctx.db.get(Case, intake.case_id)
+    if case is not None and case.mediator_id not in (None, user.id) and not reason.strip():
+        raise bad_request(
+            "更换调解员须写明原因 / a reassignment needs a reason", code="reason_required"
+        )
     await service.assign(
         ctx.db, ctx.state, intake, user, method=method, actor=ctx.actor, reason=reason, ip=ctx.ip
     )
@@ -182,8 +190,12 @@ async def assign_intake(ctx: Ctx, body: AssignIn) -> IntakeDetailOut:
 )
 async def transition_intake(ctx: Ctx, body: TransitionIn) -> IntakeDetailOut:
     intake = await load_intake(ctx, ctx.match("intake_id"))
-    if body.status == IntakeStatus.assigned:
+    if body.status == IntakeStatus.assigned and intake.status == IntakeStatus.received:
         raise bad_request("请使用分配接口 / use the assign endpoint", code="use_assign")
+    if (intake.status, body.status) in service.CORRECTIONS and not body.note.strip():
+        raise bad_request(
+            "退回状态须写明原因 / a step back needs a reason (note)", code="reason_required"
+        )
     await service.transition(
         ctx.db, intake, body.status, actor=ctx.actor, note=body.note, ip=ctx.ip
     )

@@ -50,6 +50,8 @@ async def _mediators(ctx: Ctx, court_id: str, user_id: str | None = None) -> lis
             available=p.available,
             max_open=p.max_open,
             open_intakes=counts.get(u.id, 0),
+            phone=p.phone,
+            note=p.note,
         )
         for u, p in pairs
     ]
@@ -89,6 +91,7 @@ async def save_profile(ctx: Ctx, user: User, body: MediatorProfileIn, court_id: 
     profile.available = body.available
     profile.max_open = body.max_open
     profile.note = body.note
+    profile.phone = body.phone
     profile.updated_at = datetime.now(UTC)
     for link in await ctx.db.scalars(
         select(MediatorSharedCourt).where(MediatorSharedCourt.user_id == user.id)

@@ -26,7 +26,13 @@ STATS_READERS = (UserRole.admin, UserRole.judge, UserRole.clerk)
     scope="stats:read",
 )
 async def get_stats(ctx: Ctx, query: StatsQuery) -> StatsOut:
-    return await stats.compute(ctx.db, court_of(ctx), query.year, query.shared_court_id)
+    return await stats.compute(
+            ctx.db,
+            court_of(ctx),
+            query.year,
+            query.shared_court_id,
+            query.definition or ctx.state.settings.stats_definition,
+        )
 
 
 @api.route(
@@ -41,7 +47,13 @@ async def get_stats(ctx: Ctx, query: StatsQuery) -> StatsOut:
 )
 async def stats_csv(ctx: Ctx, query: StatsQuery) -> web.Response:
     data = stats.to_csv(
-        await stats.compute(ctx.db, court_of(ctx), query.year, query.shared_court_id)
+        await stats.compute(
+            ctx.db,
+            court_of(ctx),
+            query.year,
+            query.shared_court_id,
+            query.definition or ctx.state.settings.stats_definition,
+        )
     )
     return web.Response(
         body=data,
@@ -66,7 +78,13 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 )
 async def stats_xlsx(ctx: Ctx, query: StatsQuery) -> web.Response:
     data = stats.to_xlsx(
-        await stats.compute(ctx.db, court_of(ctx), query.year, query.shared_court_id)
+        await stats.compute(
+            ctx.db,
+            court_of(ctx),
+            query.year,
+            query.shared_court_id,
+            query.definition or ctx.state.settings.stats_definition,
+        )
     )
     return web.Response(
         body=data,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from server import audit
 from server.court_network import service
@@ -18,6 +18,7 @@ from server.court_network.schemas import (
     AttemptOut,
     DeliveryDetailOut,
     DeliveryOut,
+    WebhookAlertOut,
     WebhookCreatedOut,
     WebhookIn,
     WebhookOut,
@@ -36,11 +37,58 @@ api = Api()
     roles=ADMIN,
     response=list[WebhookOut],
 )
-async def list_webhooks(ctx: Ctx) -> list[Webhook]:
+async def list_webhooks(ctx: Ctx) -> list[WebhookOut]:
+    """Each webhook with its health: `failing`, `consecutive_failures`, `last_error`."""
     rows = await ctx.db.scalars(
         select(Webhook).where(Webhook.court_id == ctx.staff.court_id).order_by(Webhook.created_at)
     )
-    return list(rows)
+    return [WebhookOut.model_validate(hook) for hook in rows]
+
+
+@api.route(
+    "GET",
+    "/api/network/webhooks/alerts",
+    summary="The court's failing webhooks (alerts for the web page)",
+    tag=TAG,
+    roles=ADMIN,
+    response=list[WebhookAlertOut],
+)
+async def webhook_alerts(ctx: Ctx) -> list[WebhookAlertOut]:
+    """Active webhooks that count as failing (`alert_after` failed attempts in a row, or a
+    delivery given up after its retries), longest failing first; empty when all is well."""
+    hooks = await ctx.db.scalars(
+        select(Webhook)
+        .where(
+            Webhook.court_id == ctx.staff.court_id,
+            Webhook.active.is_(True),
+            Webhook.failing_since.is_not(None),
+        )
+        .order_by(Webhook.failing_since)
+    )
+    alerts = []
+    for hook in hooks:
+        assert hook.failing_since is not None
+        given_up_q = (
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.webhook_id == hook.id, WebhookDelivery.status == "failed")
+        )
+        if hook.last_success_at is not None:
+            given_up_q = given_up_q.where(WebhookDelivery.created_at > hook.last_success_at)
+        given_up = await ctx.db.scalar(given_up_q)
+        alerts.append(
+            WebhookAlertOut(
+                webhook_id=hook.id,
+                url=hook.url,
+                active=hook.active,
+                failing_since=hook.failing_since,
+                consecutive_failures=hook.consecutive_failures,
+                last_error=hook.last_error,
+                last_failure_at=hook.last_failure_at,
+                failed_deliveries=given_up or 0,
+            )
+        )
+    return alerts
 
 
 @api.route(
@@ -64,7 +112,8 @@ async def create_webhook(ctx: Ctx, body: WebhookIn) -> WebhookCreatedOut:
         raise ApiError(
             400,
             "webhook_target_refused",
-            f"回调地址须为公网地址 / webhook target refused: {exc}",
+            "回调地址须为公网地址（本机、内网及保留地址不可用；对接本院内网系统须由管理员开启 "
+            f"webhook_allow_private_targets）/ webhook target refused: {exc}",
         ) from exc
     secret = "whsec_" + secrets.token_urlsafe(32)
     hook = Webhook(
@@ -100,7 +149,7 @@ async def _load_webhook(ctx: Ctx) -> Webhook:
     roles=ADMIN,
     response=WebhookOut,
 )
-async def disable_webhook(ctx: Ctx) -> Webhook:
+async def disable_webhook(ctx: Ctx) -> WebhookOut:
     hook = await _load_webhook(ctx)
     hook.active = False
     audit.record(
@@ -111,7 +160,7 @@ async def disable_webhook(ctx: Ctx) -> Webhook:
         target=hook.id,
         ip=ctx.ip,
     )
-    return hook
+    return WebhookOut.model_validate(hook)
 
 
 @api.route(

@@ -224,6 +224,26 @@ export interface paths {
         patch: operations["update_court"];
         trace?: never;
     };
+    "/api/invites/{invite_id}/invitation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a printed invitation (邀请函) of a join link states: the invited person and role, case, court, time and zone, short link, QR code and whom to call
+         * @description Roles: judge, clerk
+         */
+        get: operations["invitation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/invites/{invite_id}/qr.svg": {
         parameters: {
             query?: never;
@@ -352,6 +372,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/network/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Case types no mediator covers; intakes waiting for a mediator
+         * @description Roles: admin, judge, clerk; API key scope: stats:read
+         */
+        get: operations["network_alerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/network/api-keys": {
         parameters: {
             query?: never;
@@ -464,11 +504,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Legal-education items (普法) */
+        /** Legal-education items (普法), in playlist order */
         get: operations["list_education"];
         put?: never;
         /**
-         * Add an article or a video item
+         * Add an article, an image or a video item (by default after the last item)
          * @description Roles: admin, clerk, judge
          */
         post: operations["create_education"];
@@ -485,9 +525,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A 普法 video by the signed URL from the playlist */
+        /** A 普法 video or image by the signed URL from the playlist */
         get: operations["education_media"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/network/education/order": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Reorder the playlist: every item id of the court, in the order to play
+         * @description Roles: admin, clerk, judge
+         */
+        put: operations["order_education"];
         post?: never;
         delete?: never;
         options?: never;
@@ -516,6 +576,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/network/education/schedules/{schedule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove an item's schedule on a terminal
+         * @description Roles: admin, clerk, judge
+         */
+        delete: operations["delete_schedule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/network/education/{item_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove an item (and its terminal schedules)
+         * @description Roles: admin, clerk, judge
+         */
+        delete: operations["delete_education"];
+        options?: never;
+        head?: never;
+        /**
+         * Edit an item: title, text, seconds on screen, order, active dates, terminals
+         * @description Roles: admin, clerk, judge
+         */
+        patch: operations["update_education"];
+        trace?: never;
+    };
     "/api/network/education/{item_id}/media": {
         parameters: {
             query?: never;
@@ -526,7 +630,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Upload the video of an item (multipart 'file': MP4 or WebM, ≤ 200 MiB)
+         * Upload the medium of an item (multipart 'file'): a video item takes MP4 or WebM (≤ 200 MiB), an image item JPEG, PNG or WebP (≤ 10 MiB); the content decides
          * @description Roles: admin, clerk, judge
          */
         post: operations["upload_education_media"];
@@ -546,10 +650,30 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Import intakes from CSV (body: text/csv); all rows or none
+         * Import intakes, also closed past ones (CSV — UTF-8 or GBK — or XLSX; raw body or multipart 'file' ≤ 10 MiB, optional 'mapping' and 'sheet'); all rows or none
          * @description Roles: admin, clerk; API key scope: import:write
          */
         post: operations["import_cases"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/network/import/cases/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview an intake import (dry run): detected columns, mapping, first rows, all row errors; writes nothing. Body as for the import
+         * @description Roles: admin, clerk; API key scope: import:write
+         */
+        post: operations["preview_import_cases"];
         delete?: never;
         options?: never;
         head?: never;
@@ -705,7 +829,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Transfer-to-litigation package (ZIP) of a failed mediation
+         * Transfer-to-litigation package (ZIP, signed manifest) of a failed mediation
          * @description Roles: judge, clerk
          */
         get: operations["transfer_package"];
@@ -746,7 +870,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Case progress by number + party phone (rate-limited; one answer for 'not found' and 'wrong phone') */
+        /** Case progress by number + party phone (rate-limited per address, wrong phones back off per number; one answer for 'not found' and 'wrong phone') */
         post: operations["lookup"];
         delete?: never;
         options?: never;
@@ -978,7 +1102,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Book a remote session with a mediator or judge from the terminal */
+        /** Book a remote session with a mediator or judge from the terminal, on a free slot (see /api/network/terminal/slots) */
         post: operations["terminal_booking"];
         delete?: never;
         options?: never;
@@ -993,7 +1117,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Today's 普法 playlist of this terminal (played when idle) */
+        /** Today's 普法 playlist of this terminal (played when idle, looping): the court's active items within their dates, on every terminal or scheduled here today, in order */
         get: operations["terminal_playlist"];
         put?: never;
         post?: never;
@@ -1055,6 +1179,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/network/terminal/lookup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Case progress at a village terminal: as /api/network/lookup, counted against the terminal's own budget (lookup_terminal_attempts) instead of its address's */
+        post: operations["terminal_lookup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/network/terminal/mediators": {
         parameters: {
             query?: never;
@@ -1062,8 +1203,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Mediators and judges bookable from this terminal */
+        /** Mediators and judges bookable from this terminal (with an intake: its assigned mediator too, flagged `assigned`) */
         get: operations["terminal_mediators"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/network/terminal/slots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The slots of a local day (UTC+8) for booking an intake's session: free, or taken and why */
+        get: operations["terminal_slots"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1130,6 +1288,26 @@ export interface paths {
          * @description Roles: admin
          */
         post: operations["create_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/network/webhooks/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The court's failing webhooks (alerts for the web page)
+         * @description Roles: admin
+         */
+        get: operations["webhook_alerts"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1902,6 +2080,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/j/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Short join link (/j/<8-character code>): redirects to the full signed link; expiry and revocation are those of the link itself */
+        get: operations["short_link"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/verify/agreement": {
         parameters: {
             query?: never;
@@ -1974,6 +2169,14 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AlertsQuery */
+        AlertsQuery: {
+            /**
+             * Days
+             * @default 7
+             */
+            days: number;
+        };
         /** ApiKeyIn */
         ApiKeyIn: {
             /** Name */
@@ -2162,17 +2365,6 @@ export interface components {
              */
             session_id: string | null;
         };
-        /** BookableOut */
-        BookableOut: {
-            /** Display Name */
-            display_name: string;
-            kind: components["schemas"]["MediatorKind"] | null;
-            role: components["schemas"]["UserRole"];
-            /** Specialties */
-            specialties: string[];
-            /** User Id */
-            user_id: string;
-        };
         /** BookingIn */
         BookingIn: {
             /**
@@ -2308,10 +2500,25 @@ export interface components {
              */
             include_caucus: boolean;
         };
+        /**
+         * ContactOut
+         * @description Whom a party calls about their link: the session's clerk, else the court.
+         */
+        ContactOut: {
+            /** Name */
+            name: string;
+            /** Phone */
+            phone: string;
+        };
         /** CourtIn */
         CourtIn: {
             /** Name */
             name: string;
+            /**
+             * Phone
+             * @default
+             */
+            phone: string;
             /**
              * Region
              * @default
@@ -2324,6 +2531,11 @@ export interface components {
             id: string;
             /** Name */
             name: string;
+            /**
+             * Phone
+             * @default
+             */
+            phone: string;
             /** Region */
             region: string;
             /** Seal Agreements */
@@ -2340,6 +2552,11 @@ export interface components {
              * @default null
              */
             name: string | null;
+            /**
+             * Phone
+             * @default null
+             */
+            phone: string | null;
             /**
              * Region
              * @default null
@@ -2360,6 +2577,23 @@ export interface components {
              * @default null
              */
             timezone: string | null;
+        };
+        /**
+         * DefinitionOut
+         * @description What the figures count, in words ("中文 / English"), shown next to them.
+         */
+        DefinitionOut: {
+            /** Days To Close */
+            days_to_close: string;
+            /** Disputes */
+            disputes: string;
+            /**
+             * Key
+             * @enum {string}
+             */
+            key: "all_closed" | "mediated";
+            /** Success Rate */
+            success_rate: string;
         };
         /** DeliveryOut */
         DeliveryOut: {
@@ -2446,6 +2680,16 @@ export interface components {
         /** EducationIn */
         EducationIn: {
             /**
+             * Active
+             * @default true
+             */
+            active: boolean;
+            /**
+             * All Terminals
+             * @default false
+             */
+            all_terminals: boolean;
+            /**
              * Body
              * @default
              */
@@ -2456,17 +2700,42 @@ export interface components {
              */
             duration_seconds: number;
             /**
+             * Ends On
+             * @default null
+             */
+            ends_on: string | null;
+            /**
              * Kind
              * @enum {string}
              */
-            kind: "video" | "article";
+            kind: "video" | "image" | "article";
+            /**
+             * Position
+             * @default null
+             */
+            position: number | null;
+            /**
+             * Starts On
+             * @default null
+             */
+            starts_on: string | null;
             /** Title */
             title: string;
+        };
+        /**
+         * EducationOrderIn
+         * @description Every item of the court, in the order the playlist plays them.
+         */
+        EducationOrderIn: {
+            /** Item Ids */
+            item_ids: string[];
         };
         /** EducationOut */
         EducationOut: {
             /** Active */
             active: boolean;
+            /** All Terminals */
+            all_terminals: boolean;
             /** Body */
             body: string;
             /**
@@ -2476,6 +2745,8 @@ export interface components {
             created_at: string;
             /** Duration Seconds */
             duration_seconds: number;
+            /** Ends On */
+            ends_on: string | null;
             /** Id */
             id: string;
             /** Kind */
@@ -2486,8 +2757,58 @@ export interface components {
             media_size: number;
             /** Media Type */
             media_type: string;
+            /** Position */
+            position: number;
+            /** Starts On */
+            starts_on: string | null;
             /** Title */
             title: string;
+        };
+        /**
+         * EducationPatch
+         * @description Changes to an item; a field left out is kept, starts_on/ends_on null clears the bound.
+         */
+        EducationPatch: {
+            /**
+             * Active
+             * @default null
+             */
+            active: boolean | null;
+            /**
+             * All Terminals
+             * @default null
+             */
+            all_terminals: boolean | null;
+            /**
+             * Body
+             * @default null
+             */
+            body: string | null;
+            /**
+             * Duration Seconds
+             * @default null
+             */
+            duration_seconds: number | null;
+            /**
+             * Ends On
+             * @default null
+             */
+            ends_on: string | null;
+            /**
+             * Position
+             * @default null
+             */
+            position: number | null;
+            /**
+             * Starts On
+             * @default null
+             */
+            starts_on: string | null;
+            /**
+             * Title
+             * @default null
+             */
+            title: string | null;
         };
         ErrorBody: {
             error: {
@@ -2563,6 +2884,98 @@ export interface components {
             verified_by: string | null;
             /** Verifier Name */
             verifier_name: string;
+        };
+        /** ImportColumnOut */
+        ImportColumnOut: {
+            /** Field */
+            field: string | null;
+            /** Header */
+            header: string;
+            /** Index */
+            index: number;
+            /** Samples */
+            samples: string[];
+            /** Source */
+            source: ("mapping" | "key" | "label") | null;
+        };
+        /** ImportFieldOut */
+        ImportFieldOut: {
+            /** Key */
+            key: string;
+            /** Label */
+            label: string;
+            /** Required */
+            required: boolean;
+        };
+        /**
+         * ImportQuery
+         * @description Query of the intake import (a raw CSV/XLSX body); multipart fields of the same names
+         *     take precedence.
+         */
+        ImportQuery: {
+            /**
+             * Mapping
+             * @description JSON object: file column header → field key ("" or null: ignore)
+             * @default
+             */
+            mapping: string;
+            /**
+             * Sheet
+             * @description XLSX: the sheet to read (default: the first)
+             * @default
+             */
+            sheet: string;
+        };
+        /** ImportRowErrorOut */
+        ImportRowErrorOut: {
+            /** Column */
+            column: string;
+            /** Field */
+            field: string;
+            /** Message */
+            message: string;
+            /** Row */
+            row: number;
+            /** Type */
+            type: string;
+        };
+        /**
+         * ImportRowOut
+         * @description A row as it will be imported.
+         */
+        ImportRowOut: {
+            /** Applicant Name */
+            applicant_name: string;
+            /** Applicant Phone */
+            applicant_phone: string;
+            /** Area */
+            area: string | null;
+            /** Area Id */
+            area_id: string | null;
+            case_type: components["schemas"]["CaseType"];
+            /** Claim */
+            claim: string;
+            /** Closed At */
+            closed_at: string | null;
+            /** Facts */
+            facts: string;
+            /** Number */
+            number: string | null;
+            /** Ok */
+            ok: boolean;
+            /** Received At */
+            received_at: string | null;
+            /** Respondent Name */
+            respondent_name: string;
+            /** Respondent Phone */
+            respondent_phone: string;
+            /** Row */
+            row: number;
+            /** Shared Court */
+            shared_court: string | null;
+            /** Shared Court Id */
+            shared_court_id: string | null;
+            status: components["schemas"]["IntakeStatus"];
         };
         /**
          * IntakeChannel
@@ -2641,6 +3054,8 @@ export interface components {
             status: components["schemas"]["IntakeStatus"];
             /** Status Label */
             status_label: string;
+            /** @default null */
+            unassigned: components["schemas"]["UnassignedOut"] | null;
         };
         /** IntakeQuery */
         IntakeQuery: {
@@ -2663,6 +3078,11 @@ export interface components {
             shared_court_id: string | null;
             /** @default null */
             status: components["schemas"]["IntakeStatus"] | null;
+            /**
+             * Unassigned
+             * @default false
+             */
+            unassigned: boolean;
         };
         /**
          * IntakeStatus
@@ -2702,6 +3122,11 @@ export interface components {
             role: components["schemas"]["ParticipantKind"];
             /** Session Id */
             session_id: string;
+            /**
+             * Short Code
+             * @default null
+             */
+            short_code: string | null;
         };
         /** JobOut */
         JobOut: {
@@ -2753,6 +3178,11 @@ export interface components {
             status: components["schemas"]["SessionStatus"];
             /** Terminal Name */
             terminal_name: string | null;
+            /**
+             * Timezone
+             * @default Asia/Shanghai
+             */
+            timezone: string;
         };
         /**
          * LinkIn
@@ -2856,6 +3286,21 @@ export interface components {
             tracks: components["schemas"]["TrackOut"][];
         };
         /**
+         * MeCourtOut
+         * @description The caller's court as every page needs it: its name, the zone its times are in, and
+         *     the number parties call.
+         */
+        MeCourtOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Phone */
+            phone: string;
+            /** Timezone */
+            timezone: string;
+        };
+        /**
          * MediatorKind
          * @enum {string}
          */
@@ -2869,8 +3314,15 @@ export interface components {
             kind: components["schemas"]["MediatorKind"];
             /** Max Open */
             max_open: number;
+            /**
+             * Note
+             * @default
+             */
+            note: string;
             /** Open Intakes */
             open_intakes: number;
+            /** Phone */
+            phone: string;
             role: components["schemas"]["UserRole"];
             /** Shared Court Ids */
             shared_court_ids: string[];
@@ -2899,6 +3351,11 @@ export interface components {
              * @default
              */
             note: string;
+            /**
+             * Phone
+             * @default
+             */
+            phone: string;
             /** Shared Court Ids */
             shared_court_ids?: string[];
             /** Specialties */
@@ -3652,8 +4109,48 @@ export interface components {
             /** Version */
             version: number;
         };
+        /** SlotOut */
+        SlotOut: {
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Free */
+            free: boolean;
+            /** Local End */
+            local_end: string;
+            /** Local Start */
+            local_start: string;
+            /** Reason */
+            reason: ("past" | "too_soon" | "beyond_horizon" | "mediator_busy" | "terminal_busy") | null;
+            /** Reason Label */
+            reason_label: string | null;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+        };
+        /** SlotQuery */
+        SlotQuery: {
+            /** Date */
+            date: string;
+            /** Intake Id */
+            intake_id: string;
+            /**
+             * Mediator Id
+             * @default null
+             */
+            mediator_id: string | null;
+        };
         /** StatsQuery */
         StatsQuery: {
+            /**
+             * Definition
+             * @default null
+             */
+            definition: ("all_closed" | "mediated") | null;
             /**
              * Shared Court Id
              * @default null
@@ -3688,6 +4185,22 @@ export interface components {
              * @default null
              */
             updated_at: string | null;
+        };
+        /** TerminalBookableOut */
+        TerminalBookableOut: {
+            /**
+             * Assigned
+             * @default false
+             */
+            assigned: boolean;
+            /** Display Name */
+            display_name: string;
+            kind: components["schemas"]["MediatorKind"] | null;
+            role: components["schemas"]["UserRole"];
+            /** Specialties */
+            specialties: string[];
+            /** User Id */
+            user_id: string;
         };
         /** TerminalIn */
         TerminalIn: {
@@ -3740,6 +4253,14 @@ export interface components {
         TerminalLoginIn: {
             /** Device Key */
             device_key: string;
+        };
+        /** TerminalMediatorQuery */
+        TerminalMediatorQuery: {
+            /**
+             * Intake Id
+             * @default null
+             */
+            intake_id: string | null;
         };
         /** TerminalOut */
         TerminalOut: {
@@ -3864,12 +4385,44 @@ export interface components {
             /** To Status */
             to_status: string;
         };
+        /**
+         * UnassignedOut
+         * @description Why an intake still waits for a mediator: `no_specialist` (nobody available takes its
+         *     case type), `all_at_capacity` (all who do are at their limit), `awaiting_assignment`.
+         */
+        UnassignedOut: {
+            /**
+             * Code
+             * @enum {string}
+             */
+            code: "no_specialist" | "all_at_capacity" | "awaiting_assignment";
+            /** Message */
+            message: string;
+        };
+        /** UncoveredTypeOut */
+        UncoveredTypeOut: {
+            case_type: components["schemas"]["CaseType"];
+            /** Label */
+            label: string;
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "no_specialist" | "all_at_capacity";
+            /** Waiting */
+            waiting: number;
+        };
         /** UserIn */
         UserIn: {
             /** Display Name */
             display_name: string;
             /** Password */
             password: string;
+            /**
+             * Phone
+             * @default
+             */
+            phone: string;
             role: components["schemas"]["UserRole"];
             /** Username */
             username: string;
@@ -3884,6 +4437,11 @@ export interface components {
             display_name: string;
             /** Id */
             id: string;
+            /**
+             * Phone
+             * @default
+             */
+            phone: string;
             role: components["schemas"]["UserRole"];
             /** Username */
             username: string;
@@ -3905,6 +4463,11 @@ export interface components {
              * @default null
              */
             password: string | null;
+            /**
+             * Phone
+             * @default null
+             */
+            phone: string | null;
             /** @default null */
             role: components["schemas"]["UserRole"] | null;
         };
@@ -3927,10 +4490,35 @@ export interface components {
             /** Version */
             version: number;
         };
+        /**
+         * WebhookAlertOut
+         * @description A failing webhook, for the court's alert list.
+         */
+        WebhookAlertOut: {
+            /** Active */
+            active: boolean;
+            /** Consecutive Failures */
+            consecutive_failures: number;
+            /** Failed Deliveries */
+            failed_deliveries: number;
+            /**
+             * Failing Since
+             * Format: date-time
+             */
+            failing_since: string;
+            /** Last Error */
+            last_error: string;
+            /** Last Failure At */
+            last_failure_at: string | null;
+            /** Url */
+            url: string;
+            /** Webhook Id */
+            webhook_id: string;
+        };
         /** WebhookIn */
         WebhookIn: {
             /** Events */
-            events: ("intake.received" | "session.scheduled" | "session.ended")[];
+            events: ("intake.received" | "intake.assigned" | "intake.unassignable" | "intake.withdrawn" | "session.scheduled" | "session.cancelled" | "session.ended")[];
             /**
              * Url
              * Format: uri
@@ -3942,14 +4530,44 @@ export interface components {
             /** Active */
             active: boolean;
             /**
+             * Consecutive Failures
+             * @default 0
+             */
+            consecutive_failures: number;
+            /**
              * Created At
              * Format: date-time
              */
             created_at: string;
             /** Events */
             events: string[];
+            /**
+             * Failing
+             * @default false
+             */
+            failing: boolean;
+            /**
+             * Failing Since
+             * @default null
+             */
+            failing_since: string | null;
             /** Id */
             id: string;
+            /**
+             * Last Error
+             * @default
+             */
+            last_error: string;
+            /**
+             * Last Failure At
+             * @default null
+             */
+            last_failure_at: string | null;
+            /**
+             * Last Success At
+             * @default null
+             */
+            last_success_at: string | null;
             /** Url */
             url: string;
         };
@@ -4099,8 +4717,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @default null */
+                        court: components["schemas"]["MeCourtOut"] | null;
                         /** Csrf Token */
                         csrf_token: string;
+                        /**
+                         * Public Url
+                         * @default null
+                         */
+                        public_url: string | null;
                         user: components["schemas"]["UserOut"];
                     };
                 };
@@ -4159,8 +4784,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @default null */
+                        court: components["schemas"]["MeCourtOut"] | null;
                         /** Csrf Token */
                         csrf_token: string;
+                        /**
+                         * Public Url
+                         * @default null
+                         */
+                        public_url: string | null;
                         user: components["schemas"]["UserOut"];
                     };
                 };
@@ -4474,6 +5106,11 @@ export interface operations {
                         id: string;
                         /** Name */
                         name: string;
+                        /**
+                         * Phone
+                         * @default
+                         */
+                        phone: string;
                         /** Region */
                         region: string;
                         /** Seal Agreements */
@@ -4522,12 +5159,86 @@ export interface operations {
                         id: string;
                         /** Name */
                         name: string;
+                        /**
+                         * Phone
+                         * @default
+                         */
+                        phone: string;
                         /** Region */
                         region: string;
                         /** Seal Agreements */
                         seal_agreements: boolean;
                         /** Settlement Requires Agreement */
                         settlement_requires_agreement: boolean;
+                        /** Timezone */
+                        timezone: string;
+                    };
+                };
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    invitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                invite_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Case Number */
+                        case_number: string;
+                        /** Case Title */
+                        case_title: string;
+                        contact: components["schemas"]["ContactOut"] | null;
+                        /** Court Name */
+                        court_name: string;
+                        /** Duration Minutes */
+                        duration_minutes: number;
+                        /**
+                         * Expires At
+                         * Format: date-time
+                         */
+                        expires_at: string;
+                        /** Invite Id */
+                        invite_id: string;
+                        /** Participant Name */
+                        participant_name: string;
+                        /** Qr Url */
+                        qr_url: string;
+                        /** Revoked */
+                        revoked: boolean;
+                        /** Role */
+                        role: string;
+                        /** Role Label */
+                        role_label: string;
+                        /**
+                         * Scheduled At
+                         * Format: date-time
+                         */
+                        scheduled_at: string;
+                        /** Short Url */
+                        short_url: string | null;
+                        /** Terminal Name */
+                        terminal_name: string | null;
                         /** Timezone */
                         timezone: string;
                     };
@@ -4614,6 +5325,11 @@ export interface operations {
                         role: components["schemas"]["ParticipantKind"];
                         /** Session Id */
                         session_id: string;
+                        /**
+                         * Short Code
+                         * @default null
+                         */
+                        short_code: string | null;
                     };
                 };
             };
@@ -4814,6 +5530,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PackageStatusOut"][];
+                };
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    network_alerts: {
+        parameters: {
+            query?: {
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Days */
+                        days: number;
+                        /** Unassigned */
+                        unassigned: number;
+                        /** Uncovered Case Types */
+                        uncovered_case_types: components["schemas"]["UncoveredTypeOut"][];
+                        /** Waiting Longer */
+                        waiting_longer: number;
+                    };
                 };
             };
             /** @description Error */
@@ -5135,6 +5891,8 @@ export interface operations {
                     "application/json": {
                         /** Active */
                         active: boolean;
+                        /** All Terminals */
+                        all_terminals: boolean;
                         /** Body */
                         body: string;
                         /**
@@ -5144,6 +5902,8 @@ export interface operations {
                         created_at: string;
                         /** Duration Seconds */
                         duration_seconds: number;
+                        /** Ends On */
+                        ends_on: string | null;
                         /** Id */
                         id: string;
                         /** Kind */
@@ -5154,6 +5914,10 @@ export interface operations {
                         media_size: number;
                         /** Media Type */
                         media_type: string;
+                        /** Position */
+                        position: number;
+                        /** Starts On */
+                        starts_on: string | null;
                         /** Title */
                         title: string;
                     };
@@ -5188,6 +5952,39 @@ export interface operations {
                 };
                 content: {
                     "video/mp4": unknown;
+                };
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    order_education: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EducationOrderIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EducationOut"][];
                 };
             };
             /** @description Error */
@@ -5276,6 +6073,131 @@ export interface operations {
             };
         };
     };
+    delete_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_education: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_education: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EducationPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Active */
+                        active: boolean;
+                        /** All Terminals */
+                        all_terminals: boolean;
+                        /** Body */
+                        body: string;
+                        /**
+                         * Created At
+                         * Format: date-time
+                         */
+                        created_at: string;
+                        /** Duration Seconds */
+                        duration_seconds: number;
+                        /** Ends On */
+                        ends_on: string | null;
+                        /** Id */
+                        id: string;
+                        /** Kind */
+                        kind: string;
+                        /** Media Sha256 */
+                        media_sha256: string;
+                        /** Media Size */
+                        media_size: number;
+                        /** Media Type */
+                        media_type: string;
+                        /** Position */
+                        position: number;
+                        /** Starts On */
+                        starts_on: string | null;
+                        /** Title */
+                        title: string;
+                    };
+                };
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     upload_education_media: {
         parameters: {
             query?: never;
@@ -5296,6 +6218,8 @@ export interface operations {
                     "application/json": {
                         /** Active */
                         active: boolean;
+                        /** All Terminals */
+                        all_terminals: boolean;
                         /** Body */
                         body: string;
                         /**
@@ -5305,6 +6229,8 @@ export interface operations {
                         created_at: string;
                         /** Duration Seconds */
                         duration_seconds: number;
+                        /** Ends On */
+                        ends_on: string | null;
                         /** Id */
                         id: string;
                         /** Kind */
@@ -5315,6 +6241,10 @@ export interface operations {
                         media_size: number;
                         /** Media Type */
                         media_type: string;
+                        /** Position */
+                        position: number;
+                        /** Starts On */
+                        starts_on: string | null;
                         /** Title */
                         title: string;
                     };
@@ -5333,7 +6263,10 @@ export interface operations {
     };
     import_cases: {
         parameters: {
-            query?: never;
+            query?: {
+                mapping?: string;
+                sheet?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -5349,8 +6282,76 @@ export interface operations {
                     "application/json": {
                         /** Ids */
                         ids: string[];
+                        /** Ignored Columns */
+                        ignored_columns?: string[];
                         /** Imported */
                         imported: number;
+                        /** Mapping */
+                        mapping?: {
+                            [key: string]: string;
+                        };
+                    };
+                };
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    preview_import_cases: {
+        parameters: {
+            query?: {
+                mapping?: string;
+                sheet?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Columns */
+                        columns: components["schemas"]["ImportColumnOut"][];
+                        /** Encoding */
+                        encoding: string | null;
+                        /** Errors */
+                        errors: components["schemas"]["ImportRowErrorOut"][];
+                        /** Fields */
+                        fields: components["schemas"]["ImportFieldOut"][];
+                        /**
+                         * Format
+                         * @enum {string}
+                         */
+                        format: "csv" | "xlsx";
+                        /** Ignored Columns */
+                        ignored_columns: string[];
+                        /** Mapping */
+                        mapping: {
+                            [key: string]: string;
+                        };
+                        /** Missing Fields */
+                        missing_fields: string[];
+                        /** Rows */
+                        rows: components["schemas"]["ImportRowOut"][];
+                        /** Sheet */
+                        sheet: string | null;
+                        /** Total Rows */
+                        total_rows: number;
+                        /** Valid */
+                        valid: boolean;
                     };
                 };
             };
@@ -5383,8 +6384,14 @@ export interface operations {
                     "application/json": {
                         /** Ids */
                         ids: string[];
+                        /** Ignored Columns */
+                        ignored_columns?: string[];
                         /** Imported */
                         imported: number;
+                        /** Mapping */
+                        mapping?: {
+                            [key: string]: string;
+                        };
                     };
                 };
             };
@@ -5405,6 +6412,7 @@ export interface operations {
                 status?: components["schemas"]["IntakeStatus"] | null;
                 case_type?: components["schemas"]["CaseType"] | null;
                 shared_court_id?: string | null;
+                unassigned?: boolean;
                 limit?: number;
                 offset?: number;
             };
@@ -5492,6 +6500,8 @@ export interface operations {
                         status: components["schemas"]["IntakeStatus"];
                         /** Status Label */
                         status_label: string;
+                        /** @default null */
+                        unassigned: components["schemas"]["UnassignedOut"] | null;
                     };
                 };
             };
@@ -5605,6 +6615,8 @@ export interface operations {
                         status_label: string;
                         /** Transitions */
                         transitions: components["schemas"]["TransitionOut"][];
+                        /** @default null */
+                        unassigned: components["schemas"]["UnassignedOut"] | null;
                     };
                 };
             };
@@ -5685,6 +6697,8 @@ export interface operations {
                         status_label: string;
                         /** Transitions */
                         transitions: components["schemas"]["TransitionOut"][];
+                        /** @default null */
+                        unassigned: components["schemas"]["UnassignedOut"] | null;
                     };
                 };
             };
@@ -5876,6 +6890,8 @@ export interface operations {
                         status_label: string;
                         /** Transitions */
                         transitions: components["schemas"]["TransitionOut"][];
+                        /** @default null */
+                        unassigned: components["schemas"]["UnassignedOut"] | null;
                     };
                 };
             };
@@ -6005,8 +7021,15 @@ export interface operations {
                         kind: components["schemas"]["MediatorKind"];
                         /** Max Open */
                         max_open: number;
+                        /**
+                         * Note
+                         * @default
+                         */
+                        note: string;
                         /** Open Intakes */
                         open_intakes: number;
+                        /** Phone */
+                        phone: string;
                         role: components["schemas"]["UserRole"];
                         /** Shared Court Ids */
                         shared_court_ids: string[];
@@ -6090,6 +7113,8 @@ export interface operations {
                         status_label: string;
                         /** Transitions */
                         transitions: components["schemas"]["TransitionOut"][];
+                        /** @default null */
+                        unassigned: components["schemas"]["UnassignedOut"] | null;
                     };
                 };
             };
@@ -6377,6 +7402,7 @@ export interface operations {
             query: {
                 year: number;
                 shared_court_id?: string | null;
+                definition?: ("all_closed" | "mediated") | null;
             };
             header?: never;
             path?: never;
@@ -6402,6 +7428,7 @@ export interface operations {
                         closed: components["schemas"]["Metric"];
                         /** Court Id */
                         court_id: string;
+                        definition: components["schemas"]["DefinitionOut"];
                         disputes: components["schemas"]["Metric"];
                         failed: components["schemas"]["Metric"];
                         median_days: components["schemas"]["Metric"];
@@ -6433,6 +7460,7 @@ export interface operations {
             query: {
                 year: number;
                 shared_court_id?: string | null;
+                definition?: ("all_closed" | "mediated") | null;
             };
             header?: never;
             path?: never;
@@ -6465,6 +7493,7 @@ export interface operations {
             query: {
                 year: number;
                 shared_court_id?: string | null;
+                definition?: ("all_closed" | "mediated") | null;
             };
             header?: never;
             path?: never;
@@ -6573,6 +7602,7 @@ export interface operations {
                 status?: components["schemas"]["IntakeStatus"] | null;
                 case_type?: components["schemas"]["CaseType"] | null;
                 shared_court_id?: string | null;
+                unassigned?: boolean;
                 limit?: number;
                 offset?: number;
             };
@@ -6660,6 +7690,8 @@ export interface operations {
                         status: components["schemas"]["IntakeStatus"];
                         /** Status Label */
                         status_label: string;
+                        /** @default null */
+                        unassigned: components["schemas"]["UnassignedOut"] | null;
                     };
                 };
             };
@@ -6736,6 +7768,8 @@ export interface operations {
                         status_label: string;
                         /** Transitions */
                         transitions: components["schemas"]["TransitionOut"][];
+                        /** @default null */
+                        unassigned: components["schemas"]["UnassignedOut"] | null;
                     };
                 };
             };
@@ -6799,9 +7833,65 @@ export interface operations {
             };
         };
     };
-    terminal_mediators: {
+    terminal_lookup: {
         parameters: {
             query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LookupIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        case_type: components["schemas"]["CaseType"];
+                        /** Next Session At */
+                        next_session_at: string | null;
+                        /** Number */
+                        number: string;
+                        /**
+                         * Received At
+                         * Format: date-time
+                         */
+                        received_at: string;
+                        /** Shared Court Name */
+                        shared_court_name: string | null;
+                        status: components["schemas"]["IntakeStatus"];
+                        /** Status Label */
+                        status_label: string;
+                        /**
+                         * Updated At
+                         * Format: date-time
+                         */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    terminal_mediators: {
+        parameters: {
+            query?: {
+                intake_id?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -6814,7 +7904,55 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["BookableOut"][];
+                    "application/json": components["schemas"]["TerminalBookableOut"][];
+                };
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    terminal_slots: {
+        parameters: {
+            query: {
+                intake_id: string;
+                mediator_id?: string | null;
+                date: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Date */
+                        date: string;
+                        /** Hours */
+                        hours: string;
+                        /** Intake Id */
+                        intake_id: string;
+                        /** Mediator Id */
+                        mediator_id: string;
+                        /** Slot Minutes */
+                        slot_minutes: number;
+                        /** Slots */
+                        slots: components["schemas"]["SlotOut"][];
+                        /** Utc Offset */
+                        utc_offset: string;
+                    };
                 };
             };
             /** @description Error */
@@ -7026,6 +8164,35 @@ export interface operations {
             };
         };
     };
+    webhook_alerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAlertOut"][];
+                };
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_deliveries: {
         parameters: {
             query?: never;
@@ -7078,14 +8245,44 @@ export interface operations {
                         /** Active */
                         active: boolean;
                         /**
+                         * Consecutive Failures
+                         * @default 0
+                         */
+                        consecutive_failures: number;
+                        /**
                          * Created At
                          * Format: date-time
                          */
                         created_at: string;
                         /** Events */
                         events: string[];
+                        /**
+                         * Failing
+                         * @default false
+                         */
+                        failing: boolean;
+                        /**
+                         * Failing Since
+                         * @default null
+                         */
+                        failing_since: string | null;
                         /** Id */
                         id: string;
+                        /**
+                         * Last Error
+                         * @default
+                         */
+                        last_error: string;
+                        /**
+                         * Last Failure At
+                         * @default null
+                         */
+                        last_failure_at: string | null;
+                        /**
+                         * Last Success At
+                         * @default null
+                         */
+                        last_success_at: string | null;
                         /** Url */
                         url: string;
                     };
@@ -8194,6 +9391,11 @@ export interface operations {
                 content: {
                     "application/json": {
                         invite: components["schemas"]["InviteOut"];
+                        /**
+                         * Short Url
+                         * @default null
+                         */
+                        short_url: string | null;
                         /** Token */
                         token: string;
                         /** Url */
@@ -8807,6 +10009,11 @@ export interface operations {
                         display_name: string;
                         /** Id */
                         id: string;
+                        /**
+                         * Phone
+                         * @default
+                         */
+                        phone: string;
                         role: components["schemas"]["UserRole"];
                         /** Username */
                         username: string;
@@ -8854,6 +10061,11 @@ export interface operations {
                         display_name: string;
                         /** Id */
                         id: string;
+                        /**
+                         * Phone
+                         * @default
+                         */
+                        phone: string;
                         role: components["schemas"]["UserRole"];
                         /** Username */
                         username: string;
@@ -8971,6 +10183,37 @@ export interface operations {
                          */
                         version: number | null;
                     };
+                };
+            };
+            /** @description Error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    short_link: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
                 };
             };
             /** @description Error */
