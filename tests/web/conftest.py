@@ -130,7 +130,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stderr=subprocess.STDOUT,
         env=env,
     )
-    deadline = time.time() + 30
+    # Generous: a loaded CI machine can take long to import the server (a healthy one: ~2 s).
+    deadline = time.time() + 120
     while True:
         try:
             with urllib.request.urlopen(base + "/healthz", timeout=2) as r:

@@ -80,7 +80,7 @@ def test_identity_agreement_signing_and_record_review(
     # Identity: the ID number is checked in the browser first (checksum), then submitted.
     pa.get_by_test_id("identity-number").fill(BAD_ID)
     pa.get_by_test_id("identity-submit").click()
-    assert "校验位" in pa.get_by_test_id("identity-error").inner_text()
+    assert "请核对最后一位" in pa.get_by_test_id("identity-error").inner_text()
     pa.get_by_test_id("identity-number").fill(VALID_ID)
     pa.get_by_test_id("identity-submit").click()
     pa.locator('[data-testid=identity-status][data-verified="no"]').wait_for()
@@ -481,7 +481,7 @@ def test_terminal_officer_attests_identity_in_person(
     row.wait_for()
     row.locator("input").nth(1).fill(BAD_ID)
     row.get_by_test_id("terminal-attest-register").click()
-    kiosk.get_by_text("身份证号码校验位不正确").first.wait_for()
+    kiosk.get_by_text("身份证号码有误，请核对最后一位").first.wait_for()
     row.locator("input").nth(1).fill(VALID_ID)
     row.get_by_test_id("terminal-attest-register").click()
     row.get_by_test_id("terminal-attest-verify").click()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { idCheckChar, idNumberProblem, isValidIdNumber, maskIdNumber, normalizeIdNumber } from '../src/lib/idNumber'
+import { appendIdX, idCheckChar, idNumberProblem, isValidIdNumber, maskIdNumber, normalizeIdNumber, sanitizeIdInput } from '../src/lib/idNumber'
 
 describe('resident ID numbers (GB 11643)', () => {
   it('computes the check character', () => {
@@ -32,5 +32,18 @@ describe('resident ID numbers (GB 11643)', () => {
   })
   it('masks like the server does', () => {
     expect(maskIdNumber('330106199001011234')).toBe('3301**********1234')
+  })
+  it('appends the X of the keypad key, never past 18 characters', () => {
+    expect(appendIdX('11010519491231002')).toBe('11010519491231002X')
+    expect(isValidIdNumber(appendIdX('11010519491231002'))).toBe(true)
+    expect(appendIdX(' 1101 ')).toBe('1101X')
+    expect(appendIdX('')).toBe('X')
+    expect(appendIdX('11010519491231002X')).toBe('11010519491231002X')
+    expect(appendIdX('440524188001010014')).toBe('440524188001010014')
+  })
+  it('keeps digits and X only from what is typed or pasted', () => {
+    expect(sanitizeIdInput('110105 19491231 002x')).toBe('11010519491231002X')
+    expect(sanitizeIdInput('11010519491231002X99')).toBe('11010519491231002X')
+    expect(sanitizeIdInput('１2a3-4ｘ')).toBe('1234X')
   })
 })

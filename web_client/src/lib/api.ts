@@ -1,10 +1,17 @@
 // JSON API client. Errors are {"error": {"code", "message"}}; messages are "中文 / English".
 
+/** Whom to call about a refused join link (the error body's `contact`). */
+export interface ErrorContact {
+  name: string
+  phone: string
+}
+
 export class ApiError extends Error {
   constructor(
     public status: number,
     public code: string,
     message: string,
+    public contact: ErrorContact | null = null,
   ) {
     super(message)
   }
@@ -78,8 +85,8 @@ export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T
     data = null
   }
   if (!res.ok) {
-    const err = (data as { error?: { code?: string; message?: string } } | null)?.error
-    if (err?.code) throw new ApiError(res.status, err.code, err.message || err.code)
+    const err = (data as { error?: { code?: string; message?: string; contact?: ErrorContact | null } } | null)?.error
+    if (err?.code) throw new ApiError(res.status, err.code, err.message || err.code, err.contact ?? null)
     if (res.status >= 500) throw new ApiError(res.status, 'server_unavailable', `服务器暂时不可用 / server unavailable (${res.status})`)
     throw new ApiError(res.status, 'http_' + res.status, `请求失败 / request failed (${res.status})`)
   }

@@ -31,6 +31,26 @@ export function idNumberProblem(raw: string): IdProblem | null {
   return null
 }
 
+/**
+ * The X key next to the ID field (a phone's numeric keypad has no X): append the check
+ * character X. Nothing happens once the number has its 18 characters.
+ */
+export function appendIdX(raw: string): string {
+  const s = normalizeIdNumber(raw)
+  return s.length >= 18 ? s : s + 'X'
+}
+
+/**
+ * What the ID field keeps of what is typed or pasted: digits and X (full-width ones from a
+ * Chinese input method too), upper-cased, at most 18.
+ */
+export function sanitizeIdInput(raw: string): string {
+  const ascii = raw
+    .replace(/[\uFF10-\uFF19]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0))
+    .replace(/[\uFF38\uFF58]/g, 'X')
+  return normalizeIdNumber(ascii).replace(/[^\dX]/g, '').slice(0, 18)
+}
+
 export function isValidIdNumber(raw: string): boolean {
   return idNumberProblem(raw) === null
 }

@@ -34,7 +34,11 @@ export function videoConstraints(deviceId?: string): MediaTrackConstraints {
   return { deviceId: deviceId ? { exact: deviceId } : undefined, width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } }
 }
 
-/** Ask for camera + mic; fall back to mic only, then camera only; never throws. */
+/**
+ * Ask for camera + mic; fall back to mic only, then camera only; never throws. A refusal
+ * does not end the fallbacks: a phone user who refused the camera but not the microphone
+ * gets the microphone (and can join by voice), with the problem still reported as 'denied'.
+ */
 export async function getLocalMedia(choice: MediaChoice = {}): Promise<LocalMediaResult> {
   if (!window.isSecureContext) return { stream: null, audio: false, video: false, problem: 'insecure' }
   if (!navigator.mediaDevices?.getUserMedia) return { stream: null, audio: false, video: false, problem: 'unsupported' }
@@ -56,9 +60,8 @@ export async function getLocalMedia(choice: MediaChoice = {}): Promise<LocalMedi
       return { stream, audio: hasA, video: hasV, problem: partial ? problem || 'no_device' : null }
     } catch (err) {
       const p = classifyMediaError(err)
-      // Remember the most telling reason; "denied" usually applies to every attempt.
+      // Remember the most telling reason: "denied" wins over what later attempts say.
       if (problem === null || p === 'denied') problem = p
-      if (p === 'denied') break
     }
   }
   return { stream: null, audio: false, video: false, problem: problem || 'no_device' }
