@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,25 +111,24 @@ def require_browser() -> None:
     _ensure_built()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    require_browser()
-    data_dir = tmp_path_factory.mktemp("webdata")
+@contextmanager
+def running_server(
+    data_dir: Path, log_name: str = "web-server.log", env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """A real server process on a free loopback port over a demo-seeded data dir, stopped on
+    exit. `env`: extra environment (settings as SHARED_COURT_*)."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    # The shipped defaults (identity check required): the tests verify a party's identity or
-    # give the mediator's written reason when admitting an unverified one.
-    env = dict(os.environ)
     demo = _seed_demo(data_dir, base)
     # Kept after the run (test-output/ is gitignored) for diagnosing failures in CI.
-    log_path = ROOT / "test-output" / "web-server.log"
+    log_path = ROOT / "test-output" / log_name
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [*_cli(), "serve", "--data-dir", str(data_dir), "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env=env,
+        env=dict(os.environ, **(env or {})),
     )
     # Generous: a loaded CI machine can take long to import the server (a healthy one: ~2 s).
     deadline = time.time() + 120
@@ -153,6 +153,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    require_browser()
+    # The shipped defaults (identity check required): the tests verify a party's identity or
+    # give the mediator's written reason when admitting an unverified one.
+    with running_server(tmp_path_factory.mktemp("webdata")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

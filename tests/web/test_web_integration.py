@@ -21,8 +21,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
-import subprocess
 import threading
 import time
 import urllib.error
@@ -34,14 +32,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.web.conftest import (
-    ROOT,
-    Server,
-    _cli,
-    _free_port,
-    _seed_demo,
-    require_browser,
-)
+from tests.web.conftest import Server, _free_port, require_browser, running_server
 from tests.web.test_web_mediator_and_stats import PASSWORDS, Staff
 
 pytestmark = pytest.mark.slow
@@ -93,42 +84,12 @@ class Receiver:
 def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server process that accepts webhook targets on private addresses (127.0.0.1)."""
     require_browser()
-    data_dir = tmp_path_factory.mktemp("integdata")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, SHARED_COURT_WEBHOOK_ALLOW_PRIVATE_TARGETS="true")
-    demo = _seed_demo(data_dir, base)
-    log_path = ROOT / "test-output" / "web-server-integration.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [*_cli(), "serve", "--data-dir", str(data_dir), "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    deadline = time.time() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            log.close()
-            raise RuntimeError("server did not start:\n" + log_path.read_text()[-4000:])
-        time.sleep(0.2)
-    try:
-        yield Server(base, demo, data_dir, log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with running_server(
+        tmp_path_factory.mktemp("integdata"),
+        "web-server-integration.log",
+        {"SHARED_COURT_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"},
+    ) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ async def create_webhook(ctx: Ctx, body: WebhookIn) -> WebhookCreatedOut:
             400,
             "webhook_target_refused",
             "回调地址须为公网地址（本机、内网及保留地址不可用；对接本院内网系统须由管理员开启 "
-            f"webhook_allow_private_targets）/ webhook target refused: {exc}",
+            f"webhook_allow_private_targets） / webhook target refused: {exc}",
         ) from exc
     secret = "whsec_" + secrets.token_urlsafe(32)
     hook = Webhook(
