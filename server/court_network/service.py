@@ -326,6 +326,25 @@ async def open_counts(db: AsyncSession, court_id: str) -> dict[str, int]:
     return {str(m): int(n) for m, n in rows.all() if m is not None}
 
 
+async def available_mediators(
+    db: AsyncSession, court_id: str
+) -> list[tuple[User, MediatorProfile]]:
+    """Who of a court can take intakes at all: active mediators and judges whose profile is
+    available (the matching rule's step 1 before specialty and load; coverage counts the same
+    people)."""
+    rows = await db.execute(
+        select(User, MediatorProfile)
+        .join(MediatorProfile, MediatorProfile.user_id == User.id)
+        .where(
+            User.court_id == court_id,
+            User.active.is_(True),
+            User.role.in_([UserRole.mediator, UserRole.judge]),
+            MediatorProfile.available.is_(True),
+        )
+    )
+    return [(u, p) for u, p in rows.all()]
+
+
 async def rank_candidates(db: AsyncSession, intake: Intake) -> list[Candidate]:
     """The documented matching rule (docs/network.md, "Matching"):
 
@@ -336,17 +355,11 @@ async def rank_candidates(db: AsyncSession, intake: Intake) -> list[Candidate]:
        2 any other eligible mediator of the court;
     3. within a tier: fewest open intakes, then username (deterministic).
     """
-    rows = await db.execute(
-        select(User, MediatorProfile)
-        .join(MediatorProfile, MediatorProfile.user_id == User.id)
-        .where(
-            User.court_id == intake.court_id,
-            User.active.is_(True),
-            User.role.in_([UserRole.mediator, UserRole.judge]),
-            MediatorProfile.available.is_(True),
-        )
-    )
-    pairs = [(u, p) for u, p in rows.all() if intake.case_type.value in (p.specialties or [])]
+    pairs = [
+        (u, p)
+        for u, p in await available_mediators(db, intake.court_id)
+        if intake.case_type.value in (p.specialties or [])
+    ]
     if not pairs:
         return []
     served: dict[str, set[str]] = {}
@@ -426,23 +439,13 @@ class Coverage:
 
 
 async def court_coverage(db: AsyncSession, court_id: str) -> Coverage:
-    rows = await db.execute(
-        select(User.id, MediatorProfile.specialties, MediatorProfile.max_open)
-        .join(MediatorProfile, MediatorProfile.user_id == User.id)
-        .where(
-            User.court_id == court_id,
-            User.active.is_(True),
-            User.role.in_([UserRole.mediator, UserRole.judge]),
-            MediatorProfile.available.is_(True),
-        )
-    )
     counts = await open_counts(db, court_id)
     free: dict[str, int] = {}
     total: dict[str, int] = {}
-    for uid, specialties, max_open in rows.all():
-        for kind in specialties or []:
+    for user, profile in await available_mediators(db, court_id):
+        for kind in profile.specialties or []:
             total[kind] = total.get(kind, 0) + 1
-            if counts.get(uid, 0) < max_open:
+            if counts.get(user.id, 0) < profile.max_open:
                 free[kind] = free.get(kind, 0) + 1
     return Coverage(free=free, total=total)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from aiohttp import web
@@ -42,6 +43,26 @@ class ApiError(Exception):
         if isinstance(contact, dict):
             err["contact"] = contact
         return {"error": err}
+
+
+class RateLimited(ApiError):
+    """429 `rate_limited`, saying in how many whole seconds (at least 1) to try again.
+
+    Raised or returned as `response()`, it sends the seconds as `Retry-After` too."""
+
+    def __init__(self, wait: float, message: str = "尝试次数过多 / too many attempts") -> None:
+        # Whole seconds, not rounded up past a wait that float arithmetic left a hair over.
+        self.retry_after = max(1, math.ceil(wait - 1e-6))
+        zh, _, en = message.partition(" / ")
+        super().__init__(
+            429,
+            "rate_limited",
+            f"{zh}，请 {self.retry_after} 秒后再试 / {en or zh}, retry in {self.retry_after} s",
+        )
+        self.headers["Retry-After"] = str(self.retry_after)
+
+    def response(self) -> web.Response:
+        return web.json_response(self.body(), status=self.status, headers=self.headers)
 
 
 def bad_request(message: str, code: str = "bad_request") -> ApiError:

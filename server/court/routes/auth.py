@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +11,7 @@ from sqlalchemy import delete, select
 
 from server import audit
 from server.court.schemas import LoginIn, MeCourtOut, MeOut, UserOut
-from server.http.errors import ApiError, unauthorized
+from server.http.errors import ApiError, RateLimited, unauthorized
 from server.http.framework import Api, Ctx
 from server.models import Court, StaffSession, User
 from server.security.passwords import verify_password
@@ -40,15 +39,8 @@ def refusal(err: ApiError) -> web.Response:
 
 
 def too_many_attempts(wait: float) -> web.Response:
-    seconds = max(1, math.ceil(wait))
-    err = ApiError(
-        429,
-        "rate_limited",
-        f"尝试次数过多，请 {seconds} 秒后再试 / too many attempts, retry in {seconds} s",
-    )
-    response = refusal(err)
-    response.headers["Retry-After"] = str(seconds)
-    return response
+    """The 429 of a refused login attempt, returned (see `refusal`), with `Retry-After`."""
+    return RateLimited(wait).response()
 
 
 @api.route(

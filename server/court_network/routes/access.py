@@ -7,10 +7,8 @@ no helper is copied into two of them."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from aiohttp import web
 from sqlalchemy import Select, select
 
 from server.access import visible_cases
@@ -35,7 +33,7 @@ from server.court_network.schemas import (
     TransitionOut,
     UnassignedOut,
 )
-from server.http.errors import ApiError, bad_request, forbidden, not_found, unauthorized
+from server.http.errors import RateLimited, bad_request, forbidden, not_found, unauthorized
 from server.http.framework import Ctx
 from server.models import Case, UserRole
 from server.security.principals import ApiKeyPrincipal, StaffPrincipal, TerminalPrincipal
@@ -169,28 +167,6 @@ def intake_data(body: IntakeIn | TerminalIntakeIn) -> service.IntakeData:
         claim=body.claim,
         facts=body.facts,
     )
-
-
-class RateLimited(ApiError):
-    """429 `rate_limited`, saying in how many whole seconds (at least 1) to try again.
-
-    Raised or returned as `response()`, it sends the seconds as `Retry-After` too."""
-
-    def __init__(self, wait: float, message: str = "尝试次数过多 / too many attempts") -> None:
-        # Whole seconds, not rounded up past a wait that float arithmetic left a hair over.
-        self.retry_after = max(1, math.ceil(wait - 1e-6))
-        zh, _, en = message.partition(" / ")
-        super().__init__(
-            429,
-            "rate_limited",
-            f"{zh}，请 {self.retry_after} 秒后再试 / {en or zh}, retry in {self.retry_after} s",
-        )
-        self.headers["Retry-After"] = str(self.retry_after)
-
-    def response(self) -> web.Response:
-        response = web.json_response(self.body(), status=self.status)
-        response.headers["Retry-After"] = str(self.retry_after)
-        return response
 
 
 async def count_attempt(

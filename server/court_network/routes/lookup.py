@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 
 from server.court_network import service
 from server.court_network.models import Intake, IntakeTransition, SharedCourt
-from server.court_network.routes.access import TAG, RateLimited, count_attempt
+from server.court_network.routes.access import TAG, count_attempt
 from server.court_network.schemas import LookupIn, LookupOut
-from server.http.errors import ApiError
+from server.http.errors import ApiError, RateLimited
 from server.http.framework import Api, Ctx
 from server.models import MediationSession, SessionStatus
 from server.security.principals import TerminalPrincipal
