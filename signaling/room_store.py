@@ -17,19 +17,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db import Database, retry_transient
 from server.models import LiveRoomState
 from signaling.live_room import LiveRoom, ServerGap
-from signaling.room import Member
+from signaling.room import STAFF_KINDS, Member, Presence
 from signaling.room_state import dump_room, restore_room, was_recording
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+# A saved room whose node has not stamped it for this long is not live anywhere (its node died):
+# nobody can be waiting in it.
+STALE_AFTER = timedelta(seconds=4 * HEARTBEAT_SECONDS)
 
 
 class Restored(NamedTuple):
@@ -99,7 +105,7 @@ class RoomStore:
             # The room goes on; its next change saves again.
             log.exception("room %s: saving its state failed", live.session_id)
 
-    async def heartbeat(self, interval: float = 5.0) -> None:
+    async def heartbeat(self, interval: float = HEARTBEAT_SECONDS) -> None:
         """Mark the live rooms alive: after a crash, the last beat is where the gap began."""
         while True:
             await asyncio.sleep(interval)
@@ -128,3 +134,31 @@ class RoomStore:
                 await db.execute(delete(LiveRoomState).where(LiveRoomState.session_id == session_id))
         except Exception:
             log.warning("saved room state of %s not removed", session_id, exc_info=True)
+
+
+async def waiting_counts(db: AsyncSession, session_ids: Iterable[str]) -> dict[str, int]:
+    """How many people wait in each live room's lobby now, for the console's session list.
+
+    Read from the saved states rather than this process's rooms, so any node answers for rooms
+    held by any other: every lobby change is saved, and a room whose node stopped or went silent
+    counts nobody (its sockets are gone)."""
+    ids = list(session_ids)
+    if not ids:
+        return {}
+    fresh = datetime.now(UTC) - STALE_AFTER
+    rows = await db.execute(
+        select(LiveRoomState.session_id, LiveRoomState.state).where(
+            LiveRoomState.session_id.in_(ids),
+            LiveRoomState.stopped_at.is_(None),
+            LiveRoomState.alive_at >= fresh,
+        )
+    )
+    counts: dict[str, int] = {}
+    for session_id, state in rows:
+        members = (state or {}).get("members") or []
+        counts[session_id] = sum(
+            1
+            for m in members
+            if m.get("presence") == Presence.lobby.value and m.get("kind") not in STAFF_KINDS
+        )
+    return counts

@@ -41,7 +41,7 @@ from signaling.live_room import LiveRoom
 from signaling.protocol import SignalingError
 from signaling.room import STAFF_KINDS, Member, Presence, Room
 from signaling.room_metrics import RoomMetrics
-from signaling.room_store import RoomStore
+from signaling.room_store import HEARTBEAT_SECONDS, RoomStore
 from signaling.routing import LocalRouter, RedisRouter, RoomRouter
 from signaling.throttle import EventThrottle
 from signaling.transport import SocketServer, SocketTransport, socket_server
@@ -190,7 +190,7 @@ class SignalingService:
         live.save_pending = True
         self.spawn(self.store.save(live))
 
-    async def heartbeat(self, interval: float = 5.0) -> None:
+    async def heartbeat(self, interval: float = HEARTBEAT_SECONDS) -> None:
         """Mark the live rooms alive: after a crash, the last beat is where the gap began."""
         await self.store.heartbeat(interval)
 

@@ -272,6 +272,10 @@ class SessionOut(Out):
     started_at: datetime | None
     ended_at: datetime | None
     participants: list[ParticipantOut]
+    waiting: int = Field(
+        default=0,
+        description="People waiting in the live room's lobby now (N 人等候); given by the list",
+    )
 
 
 class SessionQuery(In):

@@ -37,3 +37,29 @@ def test_admitted_party_without_recording_is_flagged(
     reminder.wait_for(state="hidden", timeout=10000)
     for page in (party, med):
         page.context.close()
+
+
+def test_session_list_shows_who_waits(
+    server: Server, browser: Any, fresh: dict[str, Any]
+) -> None:
+    """"N 人等候" on the console's list: the judge sees from the list which room has people
+    waiting, and the count follows the lobby without a reload."""
+    link = fresh["party_links"][0]["url"]
+    med = new_page(browser, viewport={"width": 1366, "height": 768})
+    staff_login(med, server, "judge", "demo-judge-2026", "/console")
+    row = med.locator(f"[data-session-id='{fresh['session_id']}']")
+    row.wait_for()
+    assert row.get_by_test_id("session-waiting").count() == 0
+    party = new_page(browser, viewport={"width": 1280, "height": 860})
+    party.goto(link)
+    enter_room(party)
+    party.get_by_test_id("lobby").wait_for()
+    badge = row.get_by_test_id("session-waiting")
+    # The list asks again every 15 s; no reload.
+    badge.wait_for(timeout=40000)
+    assert badge.get_attribute("data-waiting") == "1"
+    assert "1 人等候" in badge.inner_text()
+    # The party gives up and closes the page: the badge goes.
+    party.context.close()
+    badge.wait_for(state="detached", timeout=40000)
+    med.context.close()

@@ -38,6 +38,7 @@ from server.models import (
     UserRole,
 )
 from server.scheduling import record_scheduled, schedule_session
+from signaling.room_store import waiting_counts
 
 api = Api()
 
@@ -82,7 +83,7 @@ async def _terminal(ctx: Ctx, terminal_id: str | None) -> Terminal | None:
     query=SessionQuery,
     response=list[SessionOut],
 )
-async def list_sessions(ctx: Ctx, query: SessionQuery) -> list[MediationSession]:
+async def list_sessions(ctx: Ctx, query: SessionQuery) -> list[SessionOut]:
     stmt = visible_sessions(ctx.staff)
     if query.date:
         # The day in the court's timezone (a clerk's "today" is the court's, not the PC's).
@@ -100,7 +101,14 @@ async def list_sessions(ctx: Ctx, query: SessionQuery) -> list[MediationSession]
     if query.case_id:
         stmt = stmt.where(MediationSession.case_id == query.case_id)
     stmt = stmt.order_by(MediationSession.scheduled_at).limit(query.limit).offset(query.offset)
-    return list(await ctx.db.scalars(stmt))
+    rows = list(await ctx.db.scalars(stmt))
+    waiting = await waiting_counts(
+        ctx.db, [r.id for r in rows if r.status in (SessionStatus.scheduled, SessionStatus.live)]
+    )
+    return [
+        SessionOut.model_validate(r).model_copy(update={"waiting": waiting.get(r.id, 0)})
+        for r in rows
+    ]
 
 
 @api.route(

@@ -3927,6 +3927,12 @@ export interface components {
             status: components["schemas"]["SessionStatus"];
             /** Terminal Id */
             terminal_id: string | null;
+            /**
+             * Waiting
+             * @description People waiting in the live room's lobby now (N 人等候); given by the list
+             * @default 0
+             */
+            waiting: number;
         };
         /** SessionPatch */
         SessionPatch: {
@@ -8936,6 +8942,12 @@ export interface operations {
                         status: components["schemas"]["SessionStatus"];
                         /** Terminal Id */
                         terminal_id: string | null;
+                        /**
+                         * Waiting
+                         * @description People waiting in the live room's lobby now (N 人等候); given by the list
+                         * @default 0
+                         */
+                        waiting: number;
                     };
                 };
             };
@@ -8999,6 +9011,12 @@ export interface operations {
                         status: components["schemas"]["SessionStatus"];
                         /** Terminal Id */
                         terminal_id: string | null;
+                        /**
+                         * Waiting
+                         * @description People waiting in the live room's lobby now (N 人等候); given by the list
+                         * @default 0
+                         */
+                        waiting: number;
                     };
                 };
             };
@@ -9066,6 +9084,12 @@ export interface operations {
                         status: components["schemas"]["SessionStatus"];
                         /** Terminal Id */
                         terminal_id: string | null;
+                        /**
+                         * Waiting
+                         * @description People waiting in the live room's lobby now (N 人等候); given by the list
+                         * @default 0
+                         */
+                        waiting: number;
                     };
                 };
             };
@@ -9224,6 +9248,12 @@ export interface operations {
                         status: components["schemas"]["SessionStatus"];
                         /** Terminal Id */
                         terminal_id: string | null;
+                        /**
+                         * Waiting
+                         * @description People waiting in the live room's lobby now (N 人等候); given by the list
+                         * @default 0
+                         */
+                        waiting: number;
                     };
                 };
             };
