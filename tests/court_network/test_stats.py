@@ -17,6 +17,7 @@ from server.state import STATE_KEY
 from tests.api.world import create_case, create_session, ok_json
 from tests.conftest import Harness
 from tests.court_network.net import end_in_room, mediator_token
+from tests.support.waiting import eventually
 
 CST = timedelta(hours=8)
 
@@ -334,14 +335,11 @@ async def test_cases_mediated_in_sessions_without_an_intake_count(h2: Any) -> No
 
 
 async def wait_ended(h: Harness, session_ids: list[str]) -> None:
-    import asyncio
-
     from server.models import MediationSession, SessionStatus
 
-    for _ in range(100):
+    async def ended() -> bool:
         async with h.app[STATE_KEY].db.session() as s:
             rows = [await s.get(MediationSession, sid) for sid in session_ids]
-        if all(r is not None and r.status == SessionStatus.ended for r in rows):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("sessions did not end")
+        return all(r is not None and r.status == SessionStatus.ended for r in rows)
+
+    await eventually(ended, "the sessions ended")

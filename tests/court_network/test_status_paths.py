@@ -19,6 +19,7 @@ from server.state import STATE_KEY
 from tests.api.world import create_session, ok_json
 from tests.conftest import Harness
 from tests.court_network.net import Net, end_in_room, intake_body, mediator_token, profile
+from tests.support.waiting import eventually
 
 
 def statuses(detail: dict[str, Any]) -> list[str]:
@@ -31,17 +32,16 @@ async def detail(n: Net, intake_id: str) -> Any:
 
 async def hook_settled(h: Harness, session_id: str) -> None:
     """The room feature's end hook runs after the room closes; wait for its transition."""
-    import asyncio
 
-    for _ in range(100):
+    async def closed() -> bool:
         async with h.app[STATE_KEY].db.session() as s:
             row = await s.get(MediationSession, session_id)
             intake = (
                 await s.scalar(select(Intake).where(Intake.case_id == row.case_id)) if row else None
             )
-            if intake is not None and intake.closed_at is not None:
-                return
-        await asyncio.sleep(0.1)
+            return intake is not None and intake.closed_at is not None
+
+    await eventually(closed, "the intake closed by the room's end hook")
 
 
 async def test_a_never_assigned_intake_mediated_in_a_room_is_settled(h2: Any) -> None:

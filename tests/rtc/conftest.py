@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from server.rtc import MediaConfig, MediaRoom
 from server.rtc.loopback import LoopbackSignaling
+from tests.support.waiting import eventually as shared_eventually
 
 # Half the usual frame rate keeps four encoders and twelve decoders affordable on two shared
 # cores; the resolution stays 640x480.
@@ -32,8 +32,4 @@ async def signaling(room: MediaRoom) -> AsyncIterator[LoopbackSignaling]:
 
 async def eventually(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
     """Poll `predicate` until it holds; fail after `timeout_s`."""
-    for _ in range(int(timeout_s / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout_s}s")
+    await shared_eventually(predicate, "condition", timeout_s)
