@@ -297,7 +297,8 @@ REFUSE_CAMERA = """
 (() => {
   const md = navigator.mediaDevices;
   const orig = md.getUserMedia.bind(md);
-  md.getUserMedia = (c) => (c && c.video)
+  // window.__allowCamera: the party has since allowed the camera in the browser's settings.
+  md.getUserMedia = (c) => (c && c.video && !window.__allowCamera)
     ? Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))
     : orig(c);
 })();
@@ -373,5 +374,34 @@ def test_camera_refused_on_a_phone_joins_by_audio_only(
     assert overlap(judge, rect(pa, "[data-testid=toolbar]")) == 0
     assert inside_viewport(pa, judge)
     pa.screenshot(path=str(screenshots / "phone-room-audio-only.png"))
+
+    # The camera button asks for the camera again; still refused, it says why and how to allow
+    # it on this phone (not a bare "no device").
+    pa.get_by_test_id("toggle-video").tap()
+    help_box = pa.locator(".device-help")
+    help_box.wait_for()
+    said = help_box.inner_text()
+    assert "摄像头未获允许" in said and "Chrome" in said and "没有可用设备" not in said, said
+    assert_touch_targets(pa, "camera help")
+    help_box.locator("button.el-button--primary").tap()
+    help_box.wait_for(state="hidden")
+    # Allowed now: the same button turns the camera on, and the judge decodes the party's video.
+    pa.evaluate("() => { window.__allowCamera = true }")
+    pa.get_by_test_id("toggle-video").tap()
+    try:
+        wait_until(lambda: video_frames(med, pid_a) > 0, timeout=45, what="party's video at judge")
+        f0 = video_frames(med, pid_a)
+        wait_until(lambda: video_frames(med, pid_a) > f0, timeout=10, what="frames rising")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{diag(med)}\n{diag(pa)}") from None
+
+    # An alert's close button is a touch target too (alerts come to staff; pushed here as the
+    # room client does, to measure it on a phone).
+    pa.evaluate(
+        "() => window.__room.state.alerts.push({id: 9999, kind: 'recording', reason: 'test',"
+        " message: '测试提醒 / test alert', at: Date.now()})"
+    )
+    pa.get_by_test_id("alert").wait_for()
+    assert_touch_targets(pa, "alert bar")
     for page in (pa, med):
         page.context.close()

@@ -29,6 +29,15 @@ export function audioConstraints(deviceId?: string): MediaTrackConstraints {
   return { deviceId: deviceId ? { exact: deviceId } : undefined, echoCancellation: true, noiseSuppression: true }
 }
 
+/** Whose steps to show for allowing the camera again (join.help.<platform>). */
+export type HelpPlatform = 'android' | 'wechat' | 'ios' | 'desktop'
+export function helpPlatform(ua: string = navigator.userAgent || '', touchPoints: number = navigator.maxTouchPoints): HelpPlatform {
+  if (/MicroMessenger/i.test(ua)) return 'wechat'
+  if (/iPhone|iPad|iPod/i.test(ua) || (/Macintosh/.test(ua) && touchPoints > 1)) return 'ios'
+  if (/Android/i.test(ua)) return 'android'
+  return 'desktop'
+}
+
 /** The camera the court asks for: 640x480 at up to 30 fps (what the forwarder is sized for). */
 export function videoConstraints(deviceId?: string): MediaTrackConstraints {
   return { deviceId: deviceId ? { exact: deviceId } : undefined, width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } }
