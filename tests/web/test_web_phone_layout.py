@@ -128,6 +128,17 @@ def video_frames(page: Any, pid: str) -> int:
     return int(((page.evaluate(RECEIVED) or {}).get(pid) or {}).get("video", 0))
 
 
+def video_rising(page: Any, pid: str, what: str, *also: Any) -> None:
+    """`pid`'s video decodes at `page`: framesDecoded above 0, then rising (diagnostics of
+    `page` and `also` on failure)."""
+    try:
+        wait_until(lambda: video_frames(page, pid) > 0, timeout=45, what=what)
+        f0 = video_frames(page, pid)
+        wait_until(lambda: video_frames(page, pid) > f0, timeout=10, what="frames rising")
+    except AssertionError as exc:
+        raise AssertionError("\n".join([str(exc), *(diag(p) for p in (page, *also))])) from None
+
+
 def test_join_page_and_lobby_on_a_phone(
     server: Server, browser: Any, screenshots: Path, fresh: dict[str, Any]
 ) -> None:
@@ -355,12 +366,7 @@ def test_camera_refused_on_a_phone_joins_by_audio_only(
     ) == [1, 0]
 
     # Media both ways: the party decodes the judge's video (framesDecoded rising) ...
-    try:
-        wait_until(lambda: video_frames(pa, pid_m) > 0, timeout=45, what="judge's video")
-        f0 = video_frames(pa, pid_m)
-        wait_until(lambda: video_frames(pa, pid_m) > f0, timeout=10, what="frames rising")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{diag(pa)}") from None
+    video_rising(pa, pid_m, "judge's video")
     # ... and the judge receives the party's audio (samples and packets rising), no video.
     try:
         wait_until(lambda: audio_rising(med, pid_a)[0], timeout=45, what="party's audio at judge")
@@ -388,12 +394,7 @@ def test_camera_refused_on_a_phone_joins_by_audio_only(
     # Allowed now: the same button turns the camera on, and the judge decodes the party's video.
     pa.evaluate("() => { window.__allowCamera = true }")
     pa.get_by_test_id("toggle-video").tap()
-    try:
-        wait_until(lambda: video_frames(med, pid_a) > 0, timeout=45, what="party's video at judge")
-        f0 = video_frames(med, pid_a)
-        wait_until(lambda: video_frames(med, pid_a) > f0, timeout=10, what="frames rising")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{diag(med)}\n{diag(pa)}") from None
+    video_rising(med, pid_a, "party's video at the judge", pa)
 
     # An alert's close button is a touch target too (alerts come to staff; pushed here as the
     # room client does, to measure it on a phone).
