@@ -115,7 +115,7 @@ class Settings(BaseModel):
     # What the statistics' success rate and days to close count (docs/network.md,
     # "Statistics definitions"): all_closed (withdrawn included) or mediated (left out).
     stats_definition: Literal["all_closed", "mediated"] = "all_closed"
-    # Sessions booked from a village terminal (court local time, UTC+8): the working periods
+    # Sessions booked from a village terminal (the court's local time): the working periods
     # ("HH:MM-HH:MM", comma-separated), cut into slots of this length; how far ahead a slot can
     # be booked, and how soon before its start it stops being bookable.
     booking_hours: str = "09:00-12:00,14:00-17:30"

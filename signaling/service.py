@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiortc import RTCIceServer
@@ -32,6 +32,7 @@ from server.rtc.publication import PublishedTrack
 from server.rtc.room import MediaRoom, MediaRoomObserver
 from server.rtc.turn_credentials import ice_credentials
 from server.state import AppState
+from server.zones import zone_of
 from signaling import protocol as p
 from signaling.audit_batch import AuditBatch
 from signaling.connections import ConnectionGuard
@@ -199,7 +200,9 @@ class SignalingService:
         if gap is None or m.kind not in STAFF_KINDS or m.pid in live.gap_told or m.sid is None:
             return
         live.gap_told.add(m.pid)
-        local = timezone(timedelta(hours=8))  # the courts' time (China Standard Time)
+        # Told in the court's own time: that is the clock on the staff's wall.
+        async with self.state.db.session() as db:
+            local = await zone_of(db, live.room.court_id)
         span = f"{gap.start.astimezone(local):%H:%M:%S}–{gap.end.astimezone(local):%H:%M:%S}"
         recording = "，录制已自动恢复为新的片段" if live.room.recording_active else ""
         await self.emit(

@@ -73,10 +73,10 @@ from server.models import (
 )
 from server.security.tokens import TokenError
 from server.server_key import server_key
+from server.zones import zone_of
 
 api = Api()
 TAG = "recordings"
-CST = timedelta(hours=8)  # court dates are China Standard Time calendar days
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -234,12 +234,15 @@ async def search_recordings(ctx: Ctx, query: RecordingSearch) -> list[RecordedSe
         stmt = stmt.where(
             or_(MediationSession.case_id.in_(by_party), MediationSession.id.in_(by_participant))
         )
+    # Dates are calendar days of the searcher's court.
+    zone = await zone_of(ctx.db, ctx.staff.court_id)
     if query.date_from:
-        start = datetime.strptime(query.date_from, "%Y-%m-%d").replace(tzinfo=UTC) - CST
-        stmt = stmt.where(MediationSession.scheduled_at >= start)
+        start = datetime.strptime(query.date_from, "%Y-%m-%d").replace(tzinfo=zone)
+        stmt = stmt.where(MediationSession.scheduled_at >= start.astimezone(UTC))
     if query.date_to:
-        end = datetime.strptime(query.date_to, "%Y-%m-%d").replace(tzinfo=UTC) - CST
-        stmt = stmt.where(MediationSession.scheduled_at < end + timedelta(days=1))
+        end = datetime.strptime(query.date_to, "%Y-%m-%d").replace(tzinfo=zone)
+        after = (end + timedelta(days=1)).astimezone(UTC)
+        stmt = stmt.where(MediationSession.scheduled_at < after)
     if query.outcome:
         stmt = stmt.where(MediationSession.outcome == query.outcome)
     stmt = stmt.order_by(MediationSession.scheduled_at.desc()).limit(query.limit)

@@ -1,24 +1,26 @@
 """Booking a session from a village terminal: the slots of a day and the rules a booking meets.
 
-Slots come from the court's working periods (`booking_hours`, court local time UTC+8) cut into
-`booking_slot_minutes`. A slot is bookable when it starts at least `booking_lead_minutes` from
-now, lies within `booking_horizon_days` (counted in local days), and overlaps no scheduled or
-live session of the mediator or of the terminal. The rules are pure functions of a `now`; the
-database helpers at the end find the sessions that occupy a time and make booking race-free.
+Slots come from the court's working periods (`booking_hours`, in the court's local time,
+`Court.timezone`) cut into `booking_slot_minutes`. A slot is bookable when it starts at least
+`booking_lead_minutes` from now, lies within `booking_horizon_days` (counted in local days), and
+overlaps no scheduled or live session of the mediator or of the terminal. The rules are pure
+functions of a `now`; the database helpers at the end find the sessions that occupy a time and
+make booking race-free.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.config import Settings, parse_periods
-from server.court_network.service import CST
 from server.http.errors import ApiError
 from server.scheduling import Busy, occupied, overlaps
+from server.zones import default_zone, utc_offset
 
 # Why a slot cannot be booked (None: it is free).
 Reason = Literal["past", "too_soon", "beyond_horizon", "mediator_busy", "terminal_busy"]
@@ -38,14 +40,17 @@ class Rules:
     slot_minutes: int
     horizon_days: int
     lead_minutes: int
+    # The court's zone: its working hours and its days.
+    zone: ZoneInfo = field(default_factory=default_zone)
 
     @classmethod
-    def of(cls, settings: Settings) -> Rules:
+    def of(cls, settings: Settings, zone: ZoneInfo | None = None) -> Rules:
         return cls(
             periods=tuple(parse_periods(settings.booking_hours)),
             slot_minutes=settings.booking_slot_minutes,
             horizon_days=settings.booking_horizon_days,
             lead_minutes=settings.booking_lead_minutes,
+            zone=zone or default_zone(),
         )
 
     def hours_text(self) -> str:
@@ -62,37 +67,55 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def local_date(at: datetime) -> date:
-    return (at.astimezone(UTC) + CST).date()
+def local_date(at: datetime, zone: ZoneInfo | None = None) -> date:
+    return at.astimezone(zone or default_zone()).date()
 
 
-def local_hhmm(at: datetime) -> str:
-    return (at.astimezone(UTC) + CST).strftime("%H:%M")
+def local_hhmm(at: datetime, zone: ZoneInfo | None = None) -> str:
+    return at.astimezone(zone or default_zone()).strftime("%H:%M")
 
 
-def _local_midnight(day: date) -> datetime:
+def _local_time(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    """The UTC instant `minutes` of wall-clock time after the court's local midnight of `day`
+    (aware arithmetic in one zone is wall-clock: a daylight-saving day keeps its slots)."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+    return (midnight + timedelta(minutes=minutes)).astimezone(UTC)
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
     """The UTC instant at which the court's local `day` begins."""
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) - CST
+    return _local_time(day, 0, zone)
+
+
+def _offset_label(zone: ZoneInfo, at: datetime) -> str:
+    """``UTC+8`` (``UTC+5:30`` where the offset has minutes), as people write it."""
+    text = utc_offset(zone, at)
+    hours, minutes = text[1:3].lstrip("0") or "0", text[4:]
+    return f"UTC{text[0]}{hours}" + (f":{minutes}" if minutes != "00" else "")
+
+
+def day_offset(day: date, rules: Rules) -> str:
+    """The UTC offset of the local times of `day` (``+08:00``)."""
+    return utc_offset(rules.zone, _local_midnight(day, rules.zone))
 
 
 def day_in_range(day: date, *, now: datetime, rules: Rules) -> bool:
     """Whether slots of `day` are worth listing: from a year before today to a year past the
     horizon (and far from the ends of the calendar)."""
-    today = local_date(now)
+    today = local_date(now, rules.zone)
     return -366 <= (day - today).days <= rules.horizon_days + 366
 
 
 def day_slots(day: date, rules: Rules) -> list[Slot]:
     """Every slot of the working periods of a local day, in order; a period's remainder shorter
     than a slot is no slot."""
-    midnight = _local_midnight(day)
     step = rules.slot_minutes
     out = []
     for start, end in rules.periods:
         m = start
         while m + step <= end:
             out.append(
-                Slot(midnight + timedelta(minutes=m), midnight + timedelta(minutes=m + step))
+                Slot(_local_time(day, m, rules.zone), _local_time(day, m + step, rules.zone))
             )
             m += step
     return out
@@ -106,7 +129,8 @@ def time_reason(start: datetime, *, now: datetime, rules: Rules) -> Reason | Non
         return "too_soon"
     # From the local midnight after the horizon's last day (computed from `now`: a start near the
     # end of the calendar must not overflow).
-    if start >= _local_midnight(local_date(now) + timedelta(days=rules.horizon_days + 1)):
+    last = local_date(now, rules.zone) + timedelta(days=rules.horizon_days + 1)
+    if start >= _local_midnight(last, rules.zone):
         return "beyond_horizon"
     return None
 
@@ -127,7 +151,7 @@ def slot_reason(slot: Slot, *, now: datetime, rules: Rules, busy: list[Busy]) ->
 
 def on_slot(start: datetime, duration_minutes: int, rules: Rules) -> bool:
     """The start is a slot's start (to the second) and the session ends within that period."""
-    local = start.astimezone(UTC) + CST
+    local = start.astimezone(rules.zone)
     if local.second or local.microsecond:
         return False
     m = local.hour * 60 + local.minute
@@ -183,8 +207,8 @@ def check_time(start: datetime, duration_minutes: int, *, now: datetime, rules: 
             400,
             "booking_not_on_slot",
             f"请选择工作时间（{hours}，每 {n} 分钟一个时段）内的时段 / not a bookable slot: "
-            f"sessions start on the {n}-minute slots of the working hours {hours} (UTC+8) "
-            "and end within them",
+            f"sessions start on the {n}-minute slots of the working hours {hours} "
+            f"({_offset_label(rules.zone, start)}) and end within them",
         )
 
 

@@ -4,8 +4,8 @@ validated first; one bad row imports nothing and is named in the error (`fields[
 
 Intakes: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or XLSX (server/court_network/
 import_formats.py); columns by field key or Chinese header, or by an explicit mapping; plain
-dates are the court's local day (UTC+8); a row with an outcome and a closing date is a closed
-historical intake (received → outcome), so statistics count it."""
+dates are the court's local day (its `Court.timezone`); a row with an outcome and a closing date
+is a closed historical intake (received → outcome), so statistics count it."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import secrets
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -26,6 +27,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from sqlalchemy import select
@@ -43,10 +45,10 @@ from server.court_network.models import (
 from server.http.errors import ApiError
 from server.http.fields import Name, Phone
 from server.models import Case, CaseType, UserRole, as_utc
+from server.zones import default_zone, zone_of
 
 MEDIATOR_COLUMNS = ("username", "display_name", "role", "kind")
 PREVIEW_ROWS = 20
-LOCAL = timezone(timedelta(hours=8), "CST")  # the court's local time (China, no DST)
 
 # The stems of the case types' Chinese names (a label may add 纠纷 or 争议; the domain's full
 # names are server.models.CASE_TYPE_NAMES).
@@ -177,10 +179,10 @@ _PLAIN_DATE = re.compile(
 )
 
 
-def parse_when(value: Any) -> datetime | None:
+def parse_when(value: Any, zone: ZoneInfo) -> datetime | None:
     """A date or time of a row, as an aware UTC datetime. Without an offset — a plain date
     (YYYY-MM-DD, YYYY/M/D, YYYY年M月D日, YYYYMMDD), an Excel date cell or a time without a
-    zone — it is the court's local (UTC+8) day or time; a plain date is local midnight."""
+    zone — it is the court's local day or time (`zone`); a plain date is local midnight."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, datetime):
@@ -209,12 +211,12 @@ def parse_when(value: Any) -> datetime | None:
                 f"无法识别的日期 / unrecognised date {text!r} (YYYY-MM-DD, YYYY/M/D or ISO 8601)"
             ) from exc
     if at.tzinfo is None:
-        at = at.replace(tzinfo=LOCAL)
+        at = at.replace(tzinfo=zone)
     return at.astimezone(UTC)
 
 
-def local_day(at: datetime) -> date:
-    return as_utc(at).astimezone(LOCAL).date()
+def local_day(at: datetime, zone: ZoneInfo) -> date:
+    return as_utc(at).astimezone(zone).date()
 
 
 def cell_text(value: Any) -> str:
@@ -274,8 +276,10 @@ class CaseRow(_Row):
 
     @field_validator("received_at", "closed_at", mode="before")
     @classmethod
-    def _when(cls, v: Any) -> Any:
-        return parse_when(v)
+    def _when(cls, v: Any, info: ValidationInfo) -> Any:
+        # The court's zone comes as validation context (`check_cases`).
+        zone = (info.context or {}).get("zone") or default_zone()
+        return parse_when(v, zone)
 
     @field_validator("received_at", "closed_at")
     @classmethod
@@ -587,6 +591,7 @@ async def check_cases(
 
     courts = await shared_courts_by_name(db, court_id)
     areas = await areas_by_name(db, court_id)
+    zone = await zone_of(db, court_id)
     now = datetime.now(UTC)
     for line, cells in table.rows:
         extra = [c for c in cells[width:] if cell_text(c)]
@@ -606,7 +611,7 @@ async def check_cases(
             value = cells[col.index] if col.index < len(cells) else None
             raw[key] = value if key in ("received_at", "closed_at") else cell_text(value)
         try:
-            row = CaseRow.model_validate(raw)
+            row = CaseRow.model_validate(raw, context={"zone": zone})
         except ValidationError as exc:
             for e in exc.errors(include_url=False, include_input=False):
                 key = ".".join(str(p) for p in e["loc"] if not isinstance(p, int))
@@ -642,7 +647,7 @@ async def check_cases(
                 "已结案的受理须填受理日期 / a closed intake needs its received date",
             )
         if received_at is not None and closed_at is not None and closed_at < received_at:
-            if local_day(closed_at) < local_day(received_at):
+            if local_day(closed_at, zone) < local_day(received_at, zone):
                 err(
                     line,
                     "closed_at",
@@ -666,7 +671,7 @@ async def check_cases(
             PlannedRow(line, row, shared, area, received_at, closed_at, len(out.errors) == before)
         )
     await _check_numbers(db, court_id, out, err)
-    await _check_duplicates(db, court_id, out, err, now)
+    await _check_duplicates(db, court_id, out, err, now, zone)
     failed_rows = {_row_number(e) for e in out.errors}
     for p in out.rows:
         p.ok = p.line not in failed_rows
@@ -722,7 +727,7 @@ def natural_key(
 
 
 async def _check_duplicates(
-    db: AsyncSession, court_id: str, out: Checked, err: Any, now: datetime
+    db: AsyncSession, court_id: str, out: Checked, err: Any, now: datetime, zone: ZoneInfo
 ) -> None:
     """A row whose applicant, respondent, case type and received (local) day match an
     existing intake of the court, or an earlier row of the file, is a duplicate."""
@@ -739,7 +744,7 @@ async def _check_duplicates(
             ).where(Intake.court_id == court_id, Intake.applicant_name.in_(chunk))
         )
         for number, a, r, t, at in result.all():
-            existing.setdefault(natural_key(a, r, t, local_day(at)), number)
+            existing.setdefault(natural_key(a, r, t, local_day(at, zone)), number)
     seen: dict[NaturalKey, int] = {}
     for p in out.rows:
         row = p.row
@@ -747,7 +752,7 @@ async def _check_duplicates(
             row.applicant_name,
             row.respondent_name,
             row.case_type,
-            local_day(p.received_at or now),
+            local_day(p.received_at or now, zone),
         )
         if key in existing:
             err(

@@ -299,13 +299,13 @@ class SlotQuery(In):
     intake_id: Id
     # Empty: the intake's assigned mediator.
     mediator_id: Id | None = None
-    date: CalendarDate  # the court's local day (UTC+8)
+    date: CalendarDate  # the court's local day (Court.timezone)
 
 
 class SlotOut(BaseModel):
     start: datetime  # UTC
     end: datetime
-    local_start: str  # "HH:MM", court local time (UTC+8)
+    local_start: str  # "HH:MM", court local time (Court.timezone)
     local_end: str
     free: bool
     # Why a slot is taken (None when free).
@@ -317,7 +317,7 @@ class SlotsOut(BaseModel):
     intake_id: str
     mediator_id: str
     date: str
-    utc_offset: str  # of the local times: "+08:00"
+    utc_offset: str  # of the local times that day: "+08:00" for Asia/Shanghai
     slot_minutes: int
     hours: str  # the working periods, e.g. "09:00-12:00, 14:00-17:30"
     slots: list[SlotOut]

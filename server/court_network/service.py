@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,10 +39,10 @@ from server.models import (
     UserRole,
 )
 from server.state import AppState, StateKey
+from server.zones import default_zone, zone_of
 
 log = logging.getLogger(__name__)
 NETWORK_KEY: StateKey[NetworkRuntime] = StateKey("network")
-CST = timedelta(hours=8)
 
 # Which status may follow which. Closing statuses are final. Back to `assigned` from
 # `scheduled` / `mediating`: a cancellation that leaves no session, or a staff correction
@@ -117,14 +118,17 @@ def runtime(state: AppState) -> NetworkRuntime:
 
 
 # --- intake ----------------------------------------------------------------------------------
-def local_now() -> datetime:
-    return datetime.now(UTC) + CST
+def local_now(zone: ZoneInfo | None = None) -> datetime:
+    """Now on the court's clock (China's when no zone is given)."""
+    return datetime.now(zone or default_zone())
 
 
-async def new_intake_number(db: AsyncSession, received_at: datetime | None = None) -> str:
-    """`TJ` + the local date of receipt + 6 random digits: unguessable enough that lookups need
-    the phone too. An imported 2025 intake gets a 2025 number."""
-    day = ((received_at or datetime.now(UTC)) + CST).strftime("%Y%m%d")
+async def new_intake_number(
+    db: AsyncSession, zone: ZoneInfo, received_at: datetime | None = None
+) -> str:
+    """`TJ` + the court's local date of receipt + 6 random digits: unguessable enough that
+    lookups need the phone too. An imported 2025 intake gets a 2025 number."""
+    day = (received_at or datetime.now(UTC)).astimezone(zone).strftime("%Y%m%d")
     while True:
         number = f"TJ{day}{secrets.randbelow(10**6):06d}"
         if await db.scalar(select(Intake.id).where(Intake.number == number)) is None:
@@ -161,7 +165,7 @@ async def create_intake(
     """`historical` (imports of past intakes): never matched, assigned, alerted on or announced
     to webhook receivers (a year's history is not 5,000 new applications)."""
     at = received_at or datetime.now(UTC)
-    number = number or await new_intake_number(db, at)
+    number = number or await new_intake_number(db, await zone_of(db, court_id), at)
     case = Case(
         court_id=court_id,
         case_number=number,
@@ -578,7 +582,8 @@ async def on_session_scheduled(
             await transition(
                 db, intake, IntakeStatus.scheduled, actor=actor, note=f"session {session.id}"
             )
-        local = (session.scheduled_at + CST).strftime("%Y-%m-%d %H:%M")
+        zone = await zone_of(db, session.court_id)
+        local = session.scheduled_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         for phone in _party_phones(intake):
             await runtime(state).notifier.send(
                 phone, "session_scheduled", {"number": intake.number, "at": local}
@@ -625,7 +630,8 @@ async def on_session_cancelled(
                 note=f"session {session.id} cancelled; no session left",
             )
     if intake is not None and intake.status not in CLOSED_STATUSES:
-        local = (session.scheduled_at + CST).strftime("%Y-%m-%d %H:%M")
+        zone = await zone_of(db, session.court_id)
+        local = session.scheduled_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         for phone in _party_phones(intake):
             await runtime(state).notifier.send(
                 phone, "session_cancelled", {"number": intake.number, "at": local}

@@ -4,8 +4,8 @@ and for cases mediated without an intake, the case and its sessions' outcomes.
 Definitions (also in docs/network.md):
 - a dispute is an intake, or a case without an intake that a session ended with an outcome
   (each case once, by its latest outcome);
-- a dispute belongs to the local (UTC+8) year/month of its `received` transition (a case
-  without an intake: its creation);
+- a dispute belongs to the local year/month (the court's time zone, `Court.timezone`) of its
+  `received` transition (a case without an intake: its creation);
 - a closure belongs to the year of its closing transition (settled, partially_settled, failed,
   withdrawn — all final; a case without an intake: its latest session's end);
 - success rate and days to close follow the selected definition (`DEFINITIONS`): `all_closed`
@@ -26,7 +26,8 @@ import io
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,8 +48,8 @@ from server.court_network.schemas import (
     StatsOut,
 )
 from server.models import CASE_TYPE_NAMES, Case, CaseType, MediationSession, SessionStatus
+from server.zones import zone_of
 
-CST = timedelta(hours=8)
 CLOSING = ("settled", "partially_settled", "failed", "withdrawn")
 MEDIATED = ("settled", "partially_settled", "failed")
 SESSION_OUTCOMES = {"settled": "settled", "partial": "partially_settled", "failed": "failed"}
@@ -95,12 +96,12 @@ class Fact:
     outcome: str | None
 
 
-def local_year(at: datetime) -> int:
-    return (at + CST).year
+def local_year(at: datetime, zone: ZoneInfo) -> int:
+    return at.astimezone(zone).year
 
 
-def local_month(at: datetime) -> int:
-    return (at + CST).month
+def local_month(at: datetime, zone: ZoneInfo) -> int:
+    return at.astimezone(zone).month
 
 
 def median(values: list[float]) -> float | None:
@@ -239,19 +240,21 @@ class Counts:
         return self.settled / denom if denom else None
 
 
-def count(facts: Iterable[Fact], year: int, month: int | None = None) -> Counts:
+def count(
+    facts: Iterable[Fact], year: int, month: int | None = None, *, zone: ZoneInfo
+) -> Counts:
     c = Counts()
     for f in facts:
         if (
             f.received is not None
-            and local_year(f.received) == year
-            and (month is None or local_month(f.received) == month)
+            and local_year(f.received, zone) == year
+            and (month is None or local_month(f.received, zone) == month)
         ):
             c.disputes += 1
         if (
             f.closed is not None
-            and local_year(f.closed) == year
-            and (month is None or local_month(f.closed) == month)
+            and local_year(f.closed, zone) == year
+            and (month is None or local_month(f.closed, zone) == month)
         ):
             if f.outcome == "settled":
                 c.settled += 1
@@ -265,7 +268,7 @@ def count(facts: Iterable[Fact], year: int, month: int | None = None) -> Counts:
 
 
 def durations(
-    facts: Iterable[Fact], year: int, definition: str = DEFAULT_DEFINITION
+    facts: Iterable[Fact], year: int, definition: str = DEFAULT_DEFINITION, *, zone: ZoneInfo
 ) -> list[float]:
     statuses = counted(definition)
     return [
@@ -274,17 +277,21 @@ def durations(
         if f.closed is not None
         and f.received is not None
         and f.outcome in statuses
-        and local_year(f.closed) == year
+        and local_year(f.closed, zone) == year
     ]
 
 
 def _group(
-    facts: list[Fact], key: Callable[[Fact], str | None], year: int, keys: Iterable[str]
+    facts: list[Fact],
+    key: Callable[[Fact], str | None],
+    year: int,
+    keys: Iterable[str],
+    zone: ZoneInfo,
 ) -> dict[str, tuple[Counts, Counts]]:
     out: dict[str, tuple[Counts, Counts]] = {}
     for k in keys:
         sub = [f for f in facts if key(f) == k]
-        out[k] = (count(sub, year), count(sub, year - 1))
+        out[k] = (count(sub, year, zone=zone), count(sub, year - 1, zone=zone))
     return out
 
 
@@ -310,9 +317,11 @@ async def compute(
     definition: str = DEFAULT_DEFINITION,
 ) -> StatsOut:
     d = definition
+    # The network is the court's: its years and months are that court's local ones.
+    zone = await zone_of(db, court_id)
     facts = await load_facts(db, court_id, shared_court_id)
-    cur, prev = count(facts, year), count(facts, year - 1)
-    d_cur, d_prev = durations(facts, year, d), durations(facts, year - 1, d)
+    cur, prev = count(facts, year, zone=zone), count(facts, year - 1, zone=zone)
+    d_cur, d_prev = durations(facts, year, d, zone=zone), durations(facts, year - 1, d, zone=zone)
     courts = {
         c.id: c.name
         for c in await db.scalars(select(SharedCourt).where(SharedCourt.court_id == court_id))
@@ -320,15 +329,17 @@ async def compute(
     areas = {a.id: a for a in await db.scalars(select(Area).where(Area.court_id == court_id))}
     by_type = [
         _gs(k, CASE_TYPE_NAMES[CaseType(k)], *v, d)
-        for k, v in _group(facts, lambda f: f.case_type, year, [t.value for t in CaseType]).items()
+        for k, v in _group(
+            facts, lambda f: f.case_type, year, [t.value for t in CaseType], zone
+        ).items()
     ]
     sc_keys = sorted({f.shared_court_id or "" for f in facts} | set(courts))
     by_court = [
         _gs(k or "-", courts.get(k, "(无共享法庭 / none)"), *v, d)
-        for k, v in _group(facts, lambda f: f.shared_court_id or "", year, sc_keys).items()
+        for k, v in _group(facts, lambda f: f.shared_court_id or "", year, sc_keys, zone).items()
     ]
     by_area = []
-    for k, (c, p) in _group(facts, lambda f: f.area_id, year, sorted(areas)).items():
+    for k, (c, p) in _group(facts, lambda f: f.area_id, year, sorted(areas), zone).items():
         area = areas[k]
         base = _gs(k, area.name, c, p, d)
         by_area.append(
@@ -346,7 +357,7 @@ async def compute(
         )
     by_month = []
     for m in range(1, 13):
-        mc, mp = count(facts, year, m), count(facts, year - 1, m)
+        mc, mp = count(facts, year, m, zone=zone), count(facts, year - 1, m, zone=zone)
         by_month.append(
             MonthStats(
                 month=m,

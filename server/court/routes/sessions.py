@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import qrcode
 import qrcode.image.svg
@@ -38,6 +37,7 @@ from server.models import (
     UserRole,
 )
 from server.scheduling import record_scheduled, schedule_session
+from server.zones import court_zone
 from signaling.room_store import waiting_counts
 
 api = Api()
@@ -88,7 +88,7 @@ async def list_sessions(ctx: Ctx, query: SessionQuery) -> list[SessionOut]:
     if query.date:
         # The day in the court's timezone (a clerk's "today" is the court's, not the PC's).
         court = await ctx.db.get(Court, ctx.staff.court_id)
-        zone = ZoneInfo(court.timezone if court else "Asia/Shanghai")
+        zone = court_zone(court)
         local = (
             datetime.strptime(query.date, "%Y-%m-%d").replace(tzinfo=zone).astimezone(UTC)
         )

@@ -37,6 +37,7 @@ from server.models import (
 )
 from server.security.passwords import hash_password, verify_password
 from server.security.principals import TerminalPrincipal
+from server.zones import zone_of
 
 api = Api()
 ADMIN = (UserRole.admin,)
@@ -209,10 +210,12 @@ async def terminal_login(ctx: Ctx, body: TerminalLoginIn) -> TerminalLoginOut | 
 async def terminal_schedule(ctx: Ctx) -> list[ScheduleItemOut]:
     assert isinstance(ctx.principal, TerminalPrincipal)
     terminal = ctx.principal.terminal
-    # "Today" in the court's local day (China Standard Time, no DST).
-    cst = timedelta(hours=8)
-    local_now = datetime.now(UTC) + cst
-    day_start = datetime(local_now.year, local_now.month, local_now.day, tzinfo=UTC) - cst
+    # "Today" in the court's local day.
+    zone = await zone_of(ctx.db, terminal.court_id)
+    today = datetime.now(zone)
+    midnight = datetime(today.year, today.month, today.day, tzinfo=zone)
+    day_start = midnight.astimezone(UTC)
+    day_end = (midnight + timedelta(days=1)).astimezone(UTC)
     rows = await ctx.db.execute(
         select(MediationSession, SessionParticipant, Case, Court)
         .join(SessionParticipant, SessionParticipant.session_id == MediationSession.id)
@@ -223,7 +226,7 @@ async def terminal_schedule(ctx: Ctx) -> list[ScheduleItemOut]:
             SessionParticipant.terminal_id == terminal.id,
             SessionParticipant.kind == ParticipantKind.terminal,
             MediationSession.scheduled_at >= day_start,
-            MediationSession.scheduled_at < day_start + timedelta(days=1),
+            MediationSession.scheduled_at < day_end,
             MediationSession.status.in_([SessionStatus.scheduled, SessionStatus.live]),
         )
         .order_by(MediationSession.scheduled_at)

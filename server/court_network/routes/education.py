@@ -36,6 +36,7 @@ from server.http.framework import Api, Ctx
 from server.models import Terminal, UserRole
 from server.security.principals import TerminalPrincipal
 from server.security.tokens import TokenError
+from server.zones import zone_of
 
 api = Api()
 EDU_WRITERS = (UserRole.admin, UserRole.clerk, UserRole.judge)
@@ -322,7 +323,7 @@ async def delete_schedule(ctx: Ctx) -> None:
 async def terminal_playlist(ctx: Ctx) -> list[PlaylistItemOut]:
     assert isinstance(ctx.principal, TerminalPrincipal)
     terminal = ctx.principal.terminal
-    today = service.local_now().strftime("%Y-%m-%d")
+    today = service.local_now(await zone_of(ctx.db, terminal.court_id)).strftime("%Y-%m-%d")
     here_today = and_(
         EducationSchedule.item_id == EducationItem.id,
         EducationSchedule.terminal_id == terminal.id,

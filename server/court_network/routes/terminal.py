@@ -47,6 +47,7 @@ from server.http.framework import Api, Ctx
 from server.models import Case, User, UserRole, utcnow
 from server.scheduling import record_scheduled, schedule_session
 from server.security.principals import TerminalPrincipal
+from server.zones import zone_of
 
 api = Api()
 
@@ -220,7 +221,7 @@ async def terminal_slots(ctx: Ctx, query: SlotQuery) -> SlotsOut:
     terminal = ctx.principal.terminal
     intake, case = await _bookable_intake(ctx, query.intake_id)
     mediator = await _bookable_mediator(ctx, intake, case, query.mediator_id)
-    rules = booking.Rules.of(ctx.state.settings)
+    rules = booking.Rules.of(ctx.state.settings, await zone_of(ctx.db, terminal.court_id))
     day = date.fromisoformat(query.date)
     now = utcnow()
     if not booking.day_in_range(day, now=now, rules=rules):
@@ -246,8 +247,8 @@ async def terminal_slots(ctx: Ctx, query: SlotQuery) -> SlotsOut:
             SlotOut(
                 start=slot.start,
                 end=slot.end,
-                local_start=booking.local_hhmm(slot.start),
-                local_end=booking.local_hhmm(slot.end),
+                local_start=booking.local_hhmm(slot.start, rules.zone),
+                local_end=booking.local_hhmm(slot.end, rules.zone),
                 free=reason is None,
                 reason=reason,
                 reason_label=booking.REASON_LABELS[reason] if reason else None,
@@ -257,7 +258,7 @@ async def terminal_slots(ctx: Ctx, query: SlotQuery) -> SlotsOut:
         intake_id=intake.id,
         mediator_id=mediator.id,
         date=day.isoformat(),
-        utc_offset="+08:00",
+        utc_offset=booking.day_offset(day, rules),
         slot_minutes=rules.slot_minutes,
         hours=rules.hours_text(),
         slots=out,
@@ -280,7 +281,7 @@ async def terminal_booking(ctx: Ctx, body: BookingIn) -> BookingOut:
     terminal = ctx.principal.terminal
     intake, case = await _bookable_intake(ctx, body.intake_id)
     mediator = await _bookable_mediator(ctx, intake, case, body.mediator_id)
-    rules = booking.Rules.of(ctx.state.settings)
+    rules = booking.Rules.of(ctx.state.settings, await zone_of(ctx.db, terminal.court_id))
     # Checked before any arithmetic: a time near the ends of the calendar is simply refused.
     booking.check_time(body.scheduled_at, body.duration_minutes, now=utcnow(), rules=rules)
     start = body.scheduled_at.astimezone(UTC)
