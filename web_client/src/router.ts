@@ -20,6 +20,7 @@ export const router = createRouter({
     { path: '/clerk/mediators', component: () => import('./pages/MediatorsPage.vue') },
     { path: '/clerk/network', component: () => import('./pages/NetworkSetupPage.vue') },
     { path: '/clerk/integration', component: () => import('./pages/IntegrationPage.vue') },
+    { path: '/clerk/import', component: () => import('./pages/ImportPage.vue') },
     { path: '/stats', redirect: '/clerk/stats' },
     { path: '/:pathMatch(.*)*', component: () => import('./pages/NotFound.vue') },
   ],
