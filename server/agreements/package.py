@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
@@ -71,11 +71,11 @@ from server.models import (
 from server.server_key import server_key
 from server.state import AppState
 from server.transcripts import record_export
+from server.zones import court_zone
 
 log = logging.getLogger(__name__)
 
 PACKAGE_FORMAT = "shared-court/judicial-package"
-DEFAULT_ZONE = "Asia/Shanghai"
 SEGMENT_DIR = "sealed-record"
 # The manifest a redacted copy was cut from, kept beside the copy's own manifest.
 SEALED_MANIFEST = "sealed-manifest.json"
@@ -101,16 +101,6 @@ class PackageError(docs.AgreementError):
 
 
 # --- time ---------------------------------------------------------------------------------------
-def court_zone(court: Court | None) -> ZoneInfo:
-    """The court's IANA zone; an unusable value falls back to China's (every court today)."""
-    name = (court.timezone if court is not None else "") or DEFAULT_ZONE
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("court %s has an unknown time zone %r", court.id if court else "?", name)
-        return ZoneInfo(DEFAULT_ZONE)
-
-
 def zone_label(zone: ZoneInfo, at: datetime | None = None) -> str:
     offset = (at or datetime.now(UTC)).astimezone(zone).strftime("%z")
     return f"{zone.key}，UTC{offset[:3]}:{offset[3:]}"

@@ -21,13 +21,14 @@ import io
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import qrcode
 
 from server.agreements.models import DocKind
 from server.agreements.seal import seal_svg
 from server.models import as_utc
+from server.zones import zone_named
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +101,8 @@ class RenderedPdf:
 
 
 def zone(name: str) -> ZoneInfo:
-    """The court's zone; an unknown name (set before the API validated it) falls back."""
-    try:
-        return ZoneInfo(name or DEFAULT_TIMEZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("unknown court time zone %r: using %s", name, DEFAULT_TIMEZONE)
-        return ZoneInfo(DEFAULT_TIMEZONE)
+    """The court's zone (an unknown name falls back: `server.zones`)."""
+    return zone_named(name)
 
 
 def utc_offset(at: datetime, tz: ZoneInfo) -> str:

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.agreements import documents as docs
 from server.agreements.models import AgreementDocument, DocStatus
-from server.agreements.package import court_zone, local_text
+from server.agreements.package import local_text
 from server.models import Case, Court, MediationSession, Party, SessionParticipant
+from server.zones import court_zone
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
 KIND_LABELS = {"agreement": "调解协议书", "failure_record": "调解不成记录"}

@@ -18,7 +18,7 @@ FileName = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 
 
 class RecordingSearch(In):
-    """Filters; dates are local (China Standard Time) calendar days, both ends inclusive."""
+    """Filters; dates are calendar days in the court's zone (Court.timezone), both ends inclusive."""
 
     case_number: Search | None = None
     party_name: Search | None = None

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +37,7 @@ from server.models import (
     TranscriptSegment,
     User,
 )
+from server.zones import zone_named
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +123,8 @@ class RecordData:
 
 
 def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or DEFAULT_TIMEZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("unknown court time zone %r: using %s", name, DEFAULT_TIMEZONE)
-        return ZoneInfo(DEFAULT_TIMEZONE)
+    """The court's zone (an unknown name falls back: `server.zones`)."""
+    return zone_named(name)
 
 
 def local(at: datetime, time_zone: str = DEFAULT_TIMEZONE) -> datetime:

@@ -209,7 +209,7 @@ async def terminal_mediators(ctx: Ctx, query: TerminalMediatorQuery) -> list[Ter
 @api.route(
     "GET",
     "/api/network/terminal/slots",
-    summary="The slots of a local day (UTC+8) for booking an intake's session: free, or taken "
+    summary="The slots of a local day (the court's zone) for booking an intake's session: free, or taken "
     "and why",
     tag=TAG,
     auth="terminal",

@@ -1220,7 +1220,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The slots of a local day (UTC+8) for booking an intake's session: free, or taken and why */
+        /** The slots of a local day (the court's zone) for booking an intake's session: free, or taken and why */
         get: operations["terminal_slots"];
         put?: never;
         post?: never;
@@ -3680,7 +3680,7 @@ export interface components {
         };
         /**
          * RecordingSearch
-         * @description Filters; dates are local (China Standard Time) calendar days, both ends inclusive.
+         * @description Filters; dates are calendar days in the court's zone (Court.timezone), both ends inclusive.
          */
         RecordingSearch: {
             /**
