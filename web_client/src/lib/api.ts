@@ -1,4 +1,5 @@
 // JSON API client. Errors are {"error": {"code", "message"}}; messages are "中文 / English".
+import { courtDate as courtDateIn, courtZone, formatCourtTime } from './courtTime'
 
 /** Whom to call about a refused join link (the error body's `contact`). */
 export interface ErrorContact {
@@ -93,39 +94,17 @@ export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T
   return data as T
 }
 
-/** Local calendar date (YYYY-MM-DD) in China Standard Time, the court's day. */
-export function courtDate(d = new Date()): string {
-  const cst = new Date(d.getTime() + 8 * 3600 * 1000)
-  return cst.toISOString().slice(0, 10)
+// Times are the court's (lib/courtTime.ts: its zone from the server, whatever the PC's clock
+// zone); these two names stay for the pages that import them from here.
+
+/** The court's calendar day (YYYY-MM-DD) at an instant, in the court's zone. */
+export function courtDate(d: Date = new Date(), zone: string = courtZone()): string {
+  return courtDateIn(d, zone)
 }
 
-/** Time of day with seconds, in the courts' time zone (a gap in a recording: 10:31:05). */
-export function formatClock(iso: string, locale: string): string {
-  try {
-    return new Date(iso).toLocaleTimeString(locale, { timeZone: 'Asia/Shanghai', hour12: false })
-  } catch {
-    return iso
-  }
-}
-
-/** "服务器中断 10:31:05–10:31:40" for a recording segment that resumed after an outage. */
-export function gapText(r: { gap_start?: string | null; gap_end?: string | null }, locale: string, label: string): string {
-  if (!r.gap_start || !r.gap_end) return ''
-  return `${label} ${formatClock(r.gap_start, locale)}–${formatClock(r.gap_end, locale)}`
-}
-
-export function formatTime(iso: string, locale: string): string {
-  try {
-    return new Date(iso).toLocaleString(locale, {
-      timeZone: 'Asia/Shanghai',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-    })
-  } catch {
-    return iso
-  }
+/** "12/03 10:30": a session's or a link's time, in the court's zone. */
+export function formatTime(iso: string, locale: string, zone: string = courtZone()): string {
+  return formatCourtTime(iso, locale, zone)
 }
 
 /** A POST/GET that answers a file (e.g. the exported record): returns the blob and its name. */

@@ -2,9 +2,12 @@
 //
 // A clerk's PC set to UTC typed 10:30 into <input type="datetime-local">; `new Date('…T10:30')`
 // read it as 10:30 UTC and the session was listed at 18:30 Shanghai time. Every time a page
-// enters or shows goes through here with the court's IANA zone (GET /api/auth/me → court.timezone
-// for staff, JoinSessionOut.timezone for parties): Intl.DateTimeFormat with `timeZone` does the
-// conversion, so the browser's own zone never enters.
+// enters or shows goes through here with the court's IANA zone: Intl.DateTimeFormat with
+// `timeZone` does the conversion, so the browser's own zone never enters. The zone is the
+// court's as the server states it: GET /api/auth/me → court.timezone for staff (`applyMe`, which
+// loadMe in staff.ts calls with the same answer), JoinSessionOut.timezone for a party or a
+// terminal in a session (`setCourtZone`). Until one of them arrives it is Asia/Shanghai, the
+// courts' zone by default. A helper called without a zone uses this one.
 
 import { reactive } from 'vue'
 import { api } from './api'
@@ -14,9 +17,45 @@ export const DEFAULT_ZONE = 'Asia/Shanghai'
 /** The staff member's court, as GET /api/auth/me states it (loaded by `loadCourt`). */
 export const court = reactive({ id: '', name: '', timezone: DEFAULT_ZONE, phone: '', publicUrl: '', loaded: false })
 
-interface MeCourt {
+export interface MeCourt {
   court?: { id: string; name: string; timezone: string; phone: string } | null
   public_url?: string | null
+}
+
+/** Whether the browser knows `zone` as an IANA name (an unknown one would make every
+ * formatter throw). */
+export function knownZone(zone: string | null | undefined): zone is string {
+  if (!zone) return false
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The zone of the page's times: the court's, once a server answer named it. */
+export function courtZone(): string {
+  return court.timezone || DEFAULT_ZONE
+}
+
+/** The court's zone from a session's join info (JoinSessionOut.timezone): a party's and a
+ * terminal's pages, which have no staff login to ask. */
+export function setCourtZone(zone: string | null | undefined): void {
+  if (knownZone(zone)) court.timezone = zone
+}
+
+/** Take the court from an answer of GET /api/auth/me (or of the login, which answers the same). */
+export function applyMe(me: MeCourt | null | undefined): void {
+  if (!me) return
+  if (me.court) {
+    court.id = me.court.id
+    court.name = me.court.name
+    court.timezone = knownZone(me.court.timezone) ? me.court.timezone : DEFAULT_ZONE
+    court.phone = me.court.phone || ''
+  }
+  court.publicUrl = me.public_url || ''
+  court.loaded = true
 }
 
 let pending: Promise<void> | null = null
@@ -25,16 +64,7 @@ let pending: Promise<void> | null = null
 export function loadCourt(force = false): Promise<void> {
   if (pending && !force) return pending
   pending = api<MeCourt>('/api/auth/me')
-    .then((me) => {
-      if (me.court) {
-        court.id = me.court.id
-        court.name = me.court.name
-        court.timezone = me.court.timezone || DEFAULT_ZONE
-        court.phone = me.court.phone || ''
-      }
-      court.publicUrl = me.public_url || ''
-      court.loaded = true
-    })
+    .then(applyMe)
     .catch(() => {
       pending = null // not logged in (or offline): try again next time; the default zone stays
     })
@@ -75,14 +105,14 @@ function toDate(at: string | number | Date): Date {
 }
 
 /** The wall-clock reading in `zone` at an instant. */
-export function wallClock(at: string | number | Date, zone: string = DEFAULT_ZONE): WallClock {
+export function wallClock(at: string | number | Date, zone: string = courtZone()): WallClock {
   const out: Record<string, number> = {}
   for (const p of partsFormatter(zone).formatToParts(toDate(at))) if (p.type !== 'literal') out[p.type] = Number(p.value)
   return { year: out.year, month: out.month, day: out.day, hour: out.hour % 24, minute: out.minute, second: out.second }
 }
 
 /** Minutes `zone` is ahead of UTC at an instant (Shanghai: 480; New York in winter: -300). */
-export function zoneOffsetMinutes(at: string | number | Date, zone: string = DEFAULT_ZONE): number {
+export function zoneOffsetMinutes(at: string | number | Date, zone: string = courtZone()): number {
   const d = toDate(at)
   const w = wallClock(d, zone)
   const asUtc = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second)
@@ -92,15 +122,31 @@ export function zoneOffsetMinutes(at: string | number | Date, zone: string = DEF
 const pad = (n: number, w = 2) => String(n).padStart(w, '0')
 
 /** The court's calendar day (YYYY-MM-DD) at an instant. */
-export function courtDate(at: string | number | Date = new Date(), zone: string = DEFAULT_ZONE): string {
+export function courtDate(at: string | number | Date = new Date(), zone: string = courtZone()): string {
   const w = wallClock(at, zone)
   return `${pad(w.year, 4)}-${pad(w.month)}-${pad(w.day)}`
 }
 
 /** The value for an <input type="datetime-local"> showing an instant as the court's wall time. */
-export function toCourtInput(at: string | number | Date, zone: string = DEFAULT_ZONE): string {
+export function toCourtInput(at: string | number | Date, zone: string = courtZone()): string {
   const w = wallClock(at, zone)
   return `${courtDate(at, zone)}T${pad(w.hour)}:${pad(w.minute)}`
+}
+
+/** "2026-12-03 10:30" (with `seconds`, "2026-12-03 10:30:05"): a time in tables and logs,
+ * the same in every language; the value itself for one that is not a time. */
+export function courtStamp(at: string | number | Date, zone: string = courtZone(), seconds = false): string {
+  const d = toDate(at)
+  if (Number.isNaN(d.getTime())) return String(at)
+  const w = wallClock(d, zone)
+  return `${courtDate(d, zone)} ${pad(w.hour)}:${pad(w.minute)}${seconds ? ':' + pad(w.second) : ''}`
+}
+
+/** The court's calendar day `days` after the one at `at` ("tomorrow" on a kiosk), counted in
+ * calendar days, not 24-hour steps. */
+export function courtDayAfter(days: number, at: string | number | Date = new Date(), zone: string = courtZone()): string {
+  const w = wallClock(at, zone)
+  return new Date(Date.UTC(w.year, w.month - 1, w.day + days)).toISOString().slice(0, 10)
 }
 
 const INPUT = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?$/
@@ -110,7 +156,7 @@ const INPUT = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?$/
  * is 02:30Z), whatever the browser's zone; null for a value that is not a date and time. A time
  * that a DST change skips is read with the offset in force before the change.
  */
-export function parseCourtInput(value: string, zone: string = DEFAULT_ZONE): Date | null {
+export function parseCourtInput(value: string, zone: string = courtZone()): Date | null {
   const m = INPUT.exec(value.trim())
   if (!m) return null
   const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4] || '0', m[5] || '0', m[6] || '0'].map(Number)
@@ -132,7 +178,7 @@ function safe(fn: () => string, fallback: string): string {
 }
 
 /** "12/03 10:30" (zh-CN: "12/03 10:30"): lists of sessions and links. */
-export function formatCourtTime(iso: string | Date, locale: string, zone: string = DEFAULT_ZONE): string {
+export function formatCourtTime(iso: string | Date, locale: string, zone: string = courtZone()): string {
   return safe(
     () =>
       toDate(iso).toLocaleString(locale, {
@@ -148,7 +194,7 @@ export function formatCourtTime(iso: string | Date, locale: string, zone: string
 }
 
 /** "2026年12月3日星期四 10:30" / "Thursday, December 3, 2026 at 10:30": an invitation's time. */
-export function formatCourtDateTime(iso: string | Date, locale: string, zone: string = DEFAULT_ZONE): string {
+export function formatCourtDateTime(iso: string | Date, locale: string, zone: string = courtZone()): string {
   return safe(
     () =>
       toDate(iso).toLocaleString(locale, {
@@ -166,12 +212,12 @@ export function formatCourtDateTime(iso: string | Date, locale: string, zone: st
 }
 
 /** "2026/12/03" : a day of a list (records). */
-export function formatCourtDay(iso: string | Date, locale: string, zone: string = DEFAULT_ZONE): string {
+export function formatCourtDay(iso: string | Date, locale: string, zone: string = courtZone()): string {
   return safe(() => toDate(iso).toLocaleDateString(locale, { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }), String(iso))
 }
 
 /** "10:31:05": a moment of a recording or transcript. */
-export function formatCourtClock(iso: string | Date, locale: string, zone: string = DEFAULT_ZONE): string {
+export function formatCourtClock(iso: string | Date, locale: string, zone: string = courtZone()): string {
   return safe(
     () => toDate(iso).toLocaleTimeString(locale, { timeZone: zone, hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' }),
     String(iso),
@@ -189,26 +235,8 @@ export function zoneLabel(zone: string, locale: string, at: string | number | Da
   return `${zone}, UTC${sign}${hm}`
 }
 
-// ─── Role names as the court writes them ────────────────────────────────────────────────────
-// Participants carry the server's Chinese label (role_label: 申请人, 法官, 庭务主任 …); a page in
-// English names the role from its key instead.
-export const ROLE_KEYS: Record<string, string> = {
-  调解员: 'mediator',
-  书记员: 'clerk',
-  庭务主任: 'terminal',
-  申请人: 'applicant',
-  被申请人: 'respondent',
-  代理人: 'agent',
-  律师: 'lawyer',
-  法官: 'judge',
-}
-
-/** The key of a role label (申请人 → applicant); the label itself when it is already a key or
- * unknown. */
-export function roleKey(label: string | null | undefined): string {
-  const l = (label || '').trim()
-  return ROLE_KEYS[l] || l
-}
+// Role names moved to roles.ts (one place for every page); kept importable from here.
+export { ROLE_KEYS, roleKey } from './roles'
 
 // ─── A recording's timeline: when who was in a caucus (背靠背) ─────────────────────────────────
 // The sealed manifest.json logs each caucus change with the court's clock (`caucus_changes`:

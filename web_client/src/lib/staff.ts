@@ -1,15 +1,17 @@
 import { reactive } from 'vue'
 import { ApiError, api, setCsrf } from './api'
 import type { UserOut } from './types'
+import { applyMe, type MeCourt } from './courtTime'
 
 export const staff = reactive({ user: null as UserOut | null, checked: false })
 
 /** Current staff user (refreshes the CSRF token), or null when not logged in. */
 export async function loadMe(): Promise<UserOut | null> {
   try {
-    const me = await api<{ user: UserOut; csrf_token: string }>('/api/auth/me')
+    const me = await api<{ user: UserOut; csrf_token: string } & MeCourt>('/api/auth/me')
     setCsrf(me.csrf_token)
     staff.user = me.user
+    applyMe(me) // the court's zone: every time the page shows is in it
   } catch (e) {
     if (e instanceof ApiError && (e.status === 401 || e.status === 403)) staff.user = null
     else throw e
@@ -20,9 +22,10 @@ export async function loadMe(): Promise<UserOut | null> {
 }
 
 export async function login(username: string, password: string): Promise<UserOut> {
-  const me = await api<{ user: UserOut; csrf_token: string }>('/api/auth/login', { method: 'POST', body: { username, password } })
+  const me = await api<{ user: UserOut; csrf_token: string } & MeCourt>('/api/auth/login', { method: 'POST', body: { username, password } })
   setCsrf(me.csrf_token)
   staff.user = me.user
+  applyMe(me)
   return me.user
 }
 

@@ -5,6 +5,7 @@
 import type { components } from '../../lib/api-types'
 import type { ApiResponse } from '../../lib/types'
 import { ApiError, localMessage } from '../../lib/api'
+import { courtStamp, courtZone } from '../../lib/courtTime'
 
 type Schemas = components['schemas']
 export type ApiKeyOut = Schemas['ApiKeyOut']
@@ -68,12 +69,10 @@ export function errorParts(e: unknown, locale: string, unreachable: string): { c
   return { code: e.code, text, detail }
 }
 
-/** Date and time (seconds) in the courts' time zone: 2026-12-02 14:05:09; '' for none. */
-export function courtTime(iso: string | null | undefined): string {
-  if (!iso) return ''
-  const d = new Date(iso)
-  if (Number.isNaN(d.getTime())) return iso
-  return new Date(d.getTime() + 8 * 3600e3).toISOString().slice(0, 19).replace('T', ' ')
+/** Date and time (seconds) in the court's zone (lib/courtTime.ts): 2026-12-02 14:05:09; '' for
+ * none. */
+export function courtTime(iso: string | null | undefined, zone: string = courtZone()): string {
+  return iso ? courtStamp(iso, zone, true) : ''
 }
 
 /** Copy text to the clipboard; false when the browser refuses (the text stays selectable). */

@@ -5,6 +5,7 @@
 import type { components } from '../../lib/api-types'
 import type { ApiResponse } from '../../lib/types'
 import { ApiError, localMessage } from '../../lib/api'
+import { courtDate, courtStamp, courtZone } from '../../lib/courtTime'
 
 type Schemas = components['schemas']
 export type IntakeOut = Schemas['IntakeOut']
@@ -80,18 +81,15 @@ export function load(m: { open_intakes: number; max_open: number }): { text: str
   return { text: `${m.open_intakes} / ${m.max_open}`, full: m.open_intakes >= m.max_open, ratio }
 }
 
-/** Local calendar date of an ISO time in the courts' time zone: 2026-12-02. */
-export function courtDay(iso: string): string {
+/** The court's calendar day of an ISO time, in its zone (lib/courtTime.ts): 2026-12-02. */
+export function courtDay(iso: string, zone: string = courtZone()): string {
   const d = new Date(iso)
-  if (Number.isNaN(d.getTime())) return iso
-  return new Date(d.getTime() + 8 * 3600e3).toISOString().slice(0, 10)
+  return Number.isNaN(d.getTime()) ? iso : courtDate(d, zone)
 }
 
-/** Date and time (minutes) in the courts' time zone: 2026-12-02 14:05. */
-export function courtDateTime(iso: string): string {
-  const d = new Date(iso)
-  if (Number.isNaN(d.getTime())) return iso
-  return new Date(d.getTime() + 8 * 3600e3).toISOString().slice(0, 16).replace('T', ' ')
+/** Date and time (minutes) in the court's zone: 2026-12-02 14:05. */
+export function courtDateTime(iso: string, zone: string = courtZone()): string {
+  return courtStamp(iso, zone)
 }
 
 export function sizeText(bytes: number): string {

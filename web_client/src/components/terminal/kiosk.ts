@@ -6,6 +6,7 @@ import { inject, type InjectionKey } from 'vue'
 import type { components } from '../../lib/api-types'
 import type { ApiResponse } from '../../lib/types'
 import { ApiError, localMessage } from '../../lib/api'
+import { courtDayAfter, courtZone } from '../../lib/courtTime'
 
 type Schemas = components['schemas']
 export type CaseType = Schemas['CaseType']
@@ -148,9 +149,21 @@ export function rememberedLive(): LiveSession | null {
   }
 }
 
-/** YYYY-MM-DD of the court's local day (UTC+8), `days` after today. */
-export function courtDay(days = 0, now = new Date()): string {
-  return new Date(now.getTime() + 8 * 3600_000 + days * 86_400_000).toISOString().slice(0, 10)
+/** YYYY-MM-DD of the court's local day (lib/courtTime.ts), `days` after today. */
+export function courtDay(days = 0, now = new Date(), zone: string = courtZone()): string {
+  return courtDayAfter(days, now, zone)
+}
+
+/** How a calendar day (YYYY-MM-DD, a court day) is named on the day picker: its short weekday
+ * and its month and day. A day is no instant: it is read as a date alone (in UTC, where it
+ * starts at 00:00), so no zone can move it to the day before. */
+export function dayName(day: string, locale: string): { weekday: string; monthDay: string } {
+  const d = new Date(day + 'T00:00:00Z')
+  if (Number.isNaN(d.getTime())) return { weekday: '', monthDay: day }
+  return {
+    weekday: d.toLocaleDateString(locale, { timeZone: 'UTC', weekday: 'short' }),
+    monthDay: d.toLocaleDateString(locale, { timeZone: 'UTC', month: 'numeric', day: 'numeric' }),
+  }
 }
 
 /** A phone as the server accepts it (schemas.py RequiredPhone): 5–32 of digits, + - and spaces. */
