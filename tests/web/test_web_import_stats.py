@@ -920,11 +920,23 @@ def test_import_link_only_for_the_roles_that_may_import(server: Server, browser:
     page.goto(server.base_url + "/clerk/intakes")
     page.get_by_test_id("nav-stats").wait_for()
     assert page.get_by_test_id("nav-import").count() == 0
+    page.goto(server.base_url + "/clerk/stats")
+    page.get_by_test_id("stats-page").wait_for()
+    assert page.get_by_test_id("nav-import").count() == 0
     page.context.close()
     page = new_page(browser, viewport={"width": 1366, "height": 800})
     staff_login(page, server, "admin", PASSWORDS["admin"], "/console")
     page.goto(server.base_url + "/clerk/intakes")
     page.get_by_test_id("nav-import").wait_for()
+    page.context.close()
+    # The clerk reaches it from the schedule page and from the statistics a history fills.
+    page = new_page(browser, viewport={"width": 1366, "height": 800})
+    staff_login(page, server, "clerk", PASSWORDS["clerk"], "/clerk")
+    for start in ("/clerk", "/clerk/stats"):
+        page.goto(server.base_url + start)
+        page.get_by_test_id("nav-import").click()
+        page.wait_for_url("**/clerk/import")
+        page.get_by_test_id("import-page").wait_for()
     page.context.close()
 
 

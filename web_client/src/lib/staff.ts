@@ -5,6 +5,11 @@ import { applyMe, type MeCourt } from './courtTime'
 
 export const staff = reactive({ user: null as UserOut | null, checked: false })
 
+/** Who may import history (server/court_network/routes/csv_import.py IMPORT_ROLES): the pages
+ * offer the import page only to them. */
+export const IMPORT_ROLES: readonly string[] = ['admin', 'clerk']
+export const canImport = (): boolean => IMPORT_ROLES.includes(staff.user?.role ?? '')
+
 /** Current staff user (refreshes the CSRF token), or null when not logged in. */
 export async function loadMe(): Promise<UserOut | null> {
   try {
