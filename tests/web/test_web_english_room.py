@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.web.conftest import Server, token_payload
-from tests.web.test_web_agreement import VALID_ID
+from tests.web.test_web_agreement import VALID_ID, start_console
 from tests.web.test_web_client import admit, diag, enter_room, remote_video_ok, wait_until
 
 pytestmark = pytest.mark.slow
@@ -112,16 +112,7 @@ def test_english_room_roles_and_court_times(
     med = english_page(browser, viewport={"width": 1366, "height": 768})
     med.goto(server.base_url + "/login")
     switch_to_english(med, "Staff login")
-    med.get_by_test_id("login-username").fill("judge")
-    med.get_by_test_id("login-password").fill("demo-judge-2026")
-    med.get_by_test_id("login-submit").click()
-    med.wait_for_url("**/console")
-    med.goto(f"{server.base_url}/console/{sid}")
-    med.get_by_test_id("preview-video").wait_for(state="visible")
-    enter_room(med)
-    med.get_by_test_id("mediator-panel").wait_for()
-    med.get_by_test_id("start-session").click()
-    med.get_by_test_id("session-started").wait_for()
+    start_console(med, server, sid)  # the choice is kept across the login
 
     # The party (申请人 张三): English on the join page, into the lobby, enters the ID number.
     pa = english_page(browser, viewport={"width": 1280, "height": 800})

@@ -107,6 +107,24 @@ export function formatTime(iso: string, locale: string, zone: string = courtZone
   return formatCourtTime(iso, locale, zone)
 }
 
+/** A multipart POST (a file upload) with the session's CSRF token: the response and its JSON
+ * body (null when it has none). Only a network failure throws (ApiError code `network`); the
+ * caller reads an error answer, whose body may carry more than api() keeps. */
+export async function postForm(path: string, form: FormData): Promise<{ res: Response; data: any }> {
+  let res: Response
+  try {
+    res = await fetch(path, {
+      method: 'POST',
+      body: form,
+      credentials: 'same-origin',
+      headers: { Accept: 'application/json', 'X-CSRF-Token': getCsrf() },
+    })
+  } catch {
+    throw new ApiError(0, 'network', '无法连接服务器 / cannot reach the server')
+  }
+  return { res, data: await res.json().catch(() => null) }
+}
+
 /** A POST/GET that answers a file (e.g. the exported record): returns the blob and its name. */
 export async function apiFile(path: string, opts: RequestOptions = {}): Promise<{ blob: Blob; filename: string; headers: Headers }> {
   const method = (opts.method || 'GET').toUpperCase()

@@ -2,7 +2,7 @@
 // preview and the import, the mapping the page sends, the row errors in numeric order and in
 // plain words. The server checks everything; the page only shows what it answers.
 
-import { ApiError, getCsrf, localMessage } from '../../lib/api'
+import { ApiError, localMessage, postForm } from '../../lib/api'
 import type { ApiResponse } from '../../lib/types'
 
 export type PreviewOut = ApiResponse<'/api/network/import/cases/preview', 'post'>
@@ -37,18 +37,7 @@ export async function send<T>(path: string, file: Blob, name: string, mapping: R
   fd.append('file', file, name)
   if (mapping) fd.append('mapping', JSON.stringify(mapping))
   if (sheet.trim()) fd.append('sheet', sheet.trim())
-  let res: Response
-  try {
-    res = await fetch(path, {
-      method: 'POST',
-      body: fd,
-      credentials: 'same-origin',
-      headers: { Accept: 'application/json', 'X-CSRF-Token': getCsrf() },
-    })
-  } catch {
-    throw new ImportError(0, 'network', '无法连接服务器 / cannot reach the server')
-  }
-  const data = await res.json().catch(() => null)
+  const { res, data } = await postForm(path, fd)
   if (!res.ok) {
     const err = data?.error
     const fields = Array.isArray(err?.fields) ? (err.fields as Partial<RowError>[]).map(normaliseError) : []
