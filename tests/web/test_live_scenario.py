@@ -552,4 +552,28 @@ def test_13_records_show_both_outages(sc: Scenario) -> None:
         lanes = page.locator("[data-testid=lane-video]")
         wait_for(lambda: lanes.count() >= 3, 20, "a video lane for each participant")
         page.screenshot(path=str(SCREENSHOTS / "scenario-13-records-judge.png"), full_page=True)
+        # The caucus of steps 06–08 is not recorded (the default): while it lasts, party A's
+        # main-room lane says so (背靠背调解（未录制）), not "no picture"; B, who stayed in the
+        # main room, never reads it. The scrubber is walked over the whole timeline.
+        said = page.evaluate(
+            """async () => {
+              const bar = document.querySelector('[data-testid=player-scrubber]');
+              const seen = [];
+              for (let at = 0; at <= Number(bar.max); at += 0.5) {
+                bar.value = String(at);
+                bar.dispatchEvent(new Event('input', { bubbles: true }));
+                await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+                for (const lane of document.querySelectorAll('[data-testid=lane]')) {
+                  const empty = lane.querySelector('[data-testid=lane-empty]');
+                  const name = lane.querySelector('.tile-name')?.textContent?.trim() || '';
+                  if (empty) seen.push([name, empty.textContent.trim()]);
+                }
+              }
+              return seen;
+            }"""
+        )
+        names = {k: sc.demo["party_links"][i]["name"] for i, k in enumerate(("A", "B"))}
+        gap = "背靠背调解（未录制）"
+        assert [names["A"], gap] in said, f"no caucus gap on A's lane: {said[:20]}"
+        assert [names["B"], gap] not in said, "B was never in the caucus"
         page.close()
