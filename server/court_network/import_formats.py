@@ -1,5 +1,5 @@
 """Reading an import file into a header and rows: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or
-XLSX (the first sheet, or the one named). Cells stay as read (XLSX: numbers, dates); the
+XLSX (the sheet named, else the first one that is not empty). Cells stay as read (XLSX: numbers, dates); the
 importer (server/court_network/importer.py) turns them into values."""
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class Table:
     encoding: str | None  # CSV: "utf-8-sig" | "utf-8" | "gb18030"
     sheet: str | None  # XLSX: the sheet read
     header: list[str]
+    # XLSX: every sheet of the workbook in its order, so the reader can pick another
+    sheets: list[str] = field(default_factory=list)
     # (line or sheet row number, cells in header order); entirely blank rows are left out
     rows: list[tuple[int, list[Any]]] = field(default_factory=list)
 
@@ -96,38 +98,53 @@ def read_xlsx(raw: bytes, sheet: str | None = None) -> Table:
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise invalid("不是有效的 XLSX 文件 / not a valid XLSX file", "invalid_xlsx") from exc
     try:
+        # Worksheets only: a chart sheet has no cells to read.
+        names = [ws.title for ws in wb.worksheets]
         if sheet:
-            if sheet not in wb.sheetnames:
-                raise invalid(f"没有工作表 / no sheet named {sheet}", "invalid_xlsx")
-            ws = wb[sheet]
-        else:
-            ws = wb.worksheets[0]
-        table = Table("xlsx", None, ws.title, [])
-        for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            cells = list(values)
+            if sheet not in names:
+                raise invalid(
+                    f"没有工作表「{sheet}」，可选：{'、'.join(names)}"
+                    f" / no sheet named {sheet}; the workbook has: {', '.join(names)}",
+                    "invalid_xlsx",
+                )
+            table = _read_sheet(wb.worksheets[names.index(sheet)], names)
             if not table.header:
-                if _blank(cells):
-                    continue  # leading blank rows before the header
-                while cells and (cells[-1] is None or str(cells[-1]).strip() == ""):
-                    cells.pop()
-                if len(cells) > MAX_COLUMNS:
-                    raise invalid(
-                        f"最多 {MAX_COLUMNS} 列 / at most {MAX_COLUMNS} columns", "invalid_xlsx"
-                    )
-                table.header = ["" if c is None else str(c).strip() for c in cells]
-                continue
-            if _blank(cells):
-                continue
-            if len(table.rows) >= MAX_ROWS:
-                raise invalid(f"最多 {MAX_ROWS} 行 / at most {MAX_ROWS} rows", "invalid_xlsx")
-            for c in cells:
-                if isinstance(c, str):
-                    _check_nul(c)
-            table.rows.append((number, cells))
+                raise invalid(f"工作表「{sheet}」是空的 / sheet {sheet} is empty", "invalid_xlsx")
+            return table
+        # Unnamed: the first sheet that has a header, past blank ones Excel leaves in front
+        # (a new workbook's empty Sheet1 before the pasted data).
+        for ws in wb.worksheets:
+            table = _read_sheet(ws, names)
+            if table.header:
+                return table
     finally:
         wb.close()
-    if not table.header:
-        raise invalid("没有表头 / the sheet is empty", "invalid_xlsx")
+    raise invalid("没有表头 / the sheet is empty", "invalid_xlsx")
+
+
+def _read_sheet(ws: Any, names: list[str]) -> Table:
+    table = Table("xlsx", None, ws.title, [], sheets=names)
+    for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        cells = list(values)
+        if not table.header:
+            if _blank(cells):
+                continue  # leading blank rows before the header
+            while cells and (cells[-1] is None or str(cells[-1]).strip() == ""):
+                cells.pop()
+            if len(cells) > MAX_COLUMNS:
+                raise invalid(
+                    f"最多 {MAX_COLUMNS} 列 / at most {MAX_COLUMNS} columns", "invalid_xlsx"
+                )
+            table.header = ["" if c is None else str(c).strip() for c in cells]
+            continue
+        if _blank(cells):
+            continue
+        if len(table.rows) >= MAX_ROWS:
+            raise invalid(f"最多 {MAX_ROWS} 行 / at most {MAX_ROWS} rows", "invalid_xlsx")
+        for c in cells:
+            if isinstance(c, str):
+                _check_nul(c)
+        table.rows.append((number, cells))
     return table
 
 

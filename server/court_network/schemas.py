@@ -586,7 +586,7 @@ class ImportQuery(In):
         "", description='JSON object: file column header → field key ("" or null: ignore)'
     )
     sheet: Annotated[str, StringConstraints(max_length=200)] = Field(
-        "", description="XLSX: the sheet to read (default: the first)"
+        "", description="XLSX: the sheet to read (default: the first one that is not empty)"
     )
 
 
@@ -647,6 +647,9 @@ class ImportPreviewOut(BaseModel):
     format: Literal["csv", "xlsx"]
     encoding: str | None  # CSV: "utf-8-sig", "utf-8" or "gb18030"
     sheet: str | None  # XLSX: the sheet read
+    sheets: list[str] = Field(
+        default_factory=list, description="XLSX: every worksheet, in the workbook's order"
+    )
     total_rows: int
     valid: bool  # the import would succeed
     columns: list[ImportColumnOut]

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
 
 from tests.api.world import create_case, ok_json
 from tests.court_network.net import profile
@@ -445,3 +446,64 @@ async def test_unreadable_files_are_refused(h2: Any) -> None:
     assert pv["valid"] is True and pv["rows"][0]["status"] == "received"
     resp = await n.clerk.post(CASES, data=form(text.split("\n")[0].encode(), "a.csv"))
     assert resp.status == 400
+
+
+def workbook(sheets: dict[str, list[list[Any]]], chart: bool = False) -> bytes:
+    wb = Workbook()
+    first = wb.active
+    assert first is not None
+    wb.remove(first)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for r in rows:
+            ws.append(r)
+    if chart:  # a chart sheet (no cells) over the last sheet's first column
+        bars = BarChart()
+        bars.add_data(Reference(ws, min_col=1, min_row=1, max_row=2))
+        wb.create_chartsheet("图表").add_chart(bars)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+async def test_a_workbook_of_several_sheets_offers_them_all(h2: Any) -> None:
+    """Excel users keep one sheet per year, often behind a blank Sheet1: the preview reads the
+    first sheet that has a header, names every worksheet, and reads the one chosen."""
+    _h, n = h2
+    header = ["申请人", "被申请人", "案件类型", "受理日期", "结案日期", "结果"]
+    raw = workbook(
+        {
+            "Sheet1": [],
+            "2023年": [header, ["甲一", "乙一", "邻里", "2023-05-04", "2023-05-09", "调解成功"]],
+            "2024年": [
+                header,
+                ["甲二", "乙二", "劳动", "2024-01-02", "2024-01-12", "调解不成"],
+                ["甲三", "乙三", "物业", "2024-02-03", "2024-02-13", "撤回"],
+            ],
+        },
+        chart=True,
+    )
+    pv = await ok_json(await n.clerk.post(PREVIEW, data=form(raw, "历年.xlsx")))
+    assert pv["sheets"] == ["Sheet1", "2023年", "2024年"]  # worksheets only, not the chart
+    assert pv["sheet"] == "2023年" and pv["total_rows"] == 1 and pv["valid"] is True
+    assert [r["applicant_name"] for r in pv["rows"]] == ["甲一"]
+    pv = await ok_json(await n.clerk.post(PREVIEW, data=form(raw, "历年.xlsx", sheet="2024年")))
+    assert pv["sheet"] == "2024年" and pv["sheets"] == ["Sheet1", "2023年", "2024年"]
+    assert [r["applicant_name"] for r in pv["rows"]] == ["甲二", "甲三"]
+    assert [r["status"] for r in pv["rows"]] == ["failed", "withdrawn"]
+    # a sheet that is not there, or is blank, says so and which sheets there are
+    for name, words in (("2025年", "可选：Sheet1、2023年、2024年"), ("Sheet1", "是空的")):
+        resp = await n.clerk.post(PREVIEW, data=form(raw, "历年.xlsx", sheet=name))
+        body = await resp.json()
+        assert resp.status == 400 and body["error"]["code"] == "invalid_xlsx", body
+        assert words in body["error"]["message"], body
+    resp = await n.clerk.post(PREVIEW, data=form(raw, "历年.xlsx", sheet="图表"))
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_xlsx"
+    # the import reads the sheet chosen, and only it
+    out = await ok_json(await n.clerk.post(CASES, data=form(raw, "历年.xlsx", sheet="2024年")), 201)
+    assert out["imported"] == 2
+    names = {r["applicant_name"] for r in await ok_json(await n.clerk.get("/api/network/intakes"))}
+    assert {"甲二", "甲三"} <= names and "甲一" not in names
+    # a workbook whose every sheet is blank has nothing to import
+    resp = await n.clerk.post(PREVIEW, data=form(workbook({"Sheet1": [], "Sheet2": []}), "空.xlsx"))
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_xlsx"

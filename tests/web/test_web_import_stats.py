@@ -940,6 +940,61 @@ def test_import_link_only_for_the_roles_that_may_import(server: Server, browser:
     page.context.close()
 
 
+def test_a_workbook_of_several_sheets_is_read_sheet_by_sheet(server: Server, browser: Any) -> None:
+    """One sheet per year behind a blank Sheet1: the page reads the first sheet with data, lists
+    every sheet, and reads the one picked; a blank one picked says so and keeps the choice.
+    Nothing is imported here (the statistics test counts every intake)."""
+    wb = Workbook()
+    blank = wb.active
+    assert blank is not None
+    blank.title = "Sheet1"
+    for year, names in (("2023年", ["一"]), ("2024年", ["二", "三"])):
+        ws = wb.create_sheet(year)
+        ws.append(["申请人", "被申请人", "案件类型", "受理日期"])
+        for name in names:
+            ws.append([f"分表甲{name}", f"分表乙{name}", "邻里", f"{year[:4]}-03-0{len(name)}"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    page = new_page(browser, viewport={"width": 1366, "height": 800})
+    staff_login(page, server, "clerk", PASSWORDS["clerk"], "/clerk")
+    page.goto(server.base_url + "/clerk/import")
+    page.get_by_test_id("import-page").wait_for()
+    upload(page, "历年.xlsx", buf.getvalue(), XLSX_MIME)
+    chooser = page.get_by_test_id("import-sheets")
+    assert chooser.get_attribute("data-sheets") == "Sheet1\n2023年\n2024年"
+    assert "本文件有 3 个工作表" in chooser.inner_text()
+    assert "已读取工作表「2023年」" in page.get_by_test_id("import-format").inner_text()
+
+    def applicants() -> list[str]:
+        rows = page.get_by_test_id("import-preview-row")
+        return [rows.nth(i).locator("td").nth(3).inner_text() for i in range(rows.count())]
+
+    assert applicants() == ["分表甲一"]
+
+    def pick_sheet(name: str) -> None:
+        page.get_by_test_id("import-sheet").click()
+        option = page.locator(f".el-select-dropdown__item[data-sheet='{name}']:visible")
+        option.click()
+        option.wait_for(state="hidden")
+        wait_idle(page)
+
+    pick_sheet("2024年")
+    wait_until(lambda: applicants() == ["分表甲二", "分表甲三"], what="the 2024 sheet's rows")
+    assert "已读取工作表「2024年」" in page.get_by_test_id("import-format").inner_text()
+    assert page.get_by_test_id("import-preview").get_attribute("data-total") == "2"
+    pick_sheet("Sheet1")
+    message = page.get_by_test_id("import-message")
+    message.wait_for()
+    assert "工作表「Sheet1」是空的" in message.inner_text()
+    assert page.get_by_test_id("import-preview").count() == 0
+    assert page.get_by_test_id("import-sheets").is_visible(), "the other sheets stay offered"
+    pick_sheet("2023年")
+    page.get_by_test_id("import-preview").wait_for()
+    wait_until(lambda: applicants() == ["分表甲一"], what="the 2023 sheet again")
+    assert page.get_by_test_id("import-message").count() == 0
+    page.context.close()
+
+
 def test_data_set_edges_are_where_the_court_says() -> None:
     """The data set's own premise: its midnight rows fall in the local year, not UTC's."""
     zone = ZoneInfo("Asia/Shanghai")

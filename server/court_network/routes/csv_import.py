@@ -127,6 +127,7 @@ def _preview(checked: importer.Checked) -> ImportPreviewOut:
         format="xlsx" if table.format == "xlsx" else "csv",
         encoding=table.encoding,
         sheet=table.sheet,
+        sheets=table.sheets,
         total_rows=len(table.rows),
         valid=checked.valid,
         columns=[

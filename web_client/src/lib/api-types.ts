@@ -2921,7 +2921,7 @@ export interface components {
             mapping: string;
             /**
              * Sheet
-             * @description XLSX: the sheet to read (default: the first)
+             * @description XLSX: the sheet to read (default: the first one that is not empty)
              * @default
              */
             sheet: string;
@@ -6354,6 +6354,11 @@ export interface operations {
                         rows: components["schemas"]["ImportRowOut"][];
                         /** Sheet */
                         sheet: string | null;
+                        /**
+                         * Sheets
+                         * @description XLSX: every worksheet, in the workbook's order
+                         */
+                        sheets?: string[];
                         /** Total Rows */
                         total_rows: number;
                         /** Valid */
