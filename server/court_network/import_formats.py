@@ -1,6 +1,6 @@
 """Reading an import file into a header and rows: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or
-XLSX (the sheet named, else the first one that is not empty). Cells stay as read (XLSX: numbers, dates); the
-importer (server/court_network/importer.py) turns them into values."""
+XLSX (the sheet named, else the first one that is not empty). Cells stay as read (XLSX:
+numbers, dates); the importer (server/court_network/importer.py) turns them into values."""
 
 from __future__ import annotations
 
