@@ -132,7 +132,7 @@ async def closed_after(reader: asyncio.StreamReader, limit: float) -> tuple[floa
 
 # --- (a) slow bodies neither starve the API nor stay open -------------------------------------
 async def test_slow_uploads_do_not_take_the_api_down_and_are_cut_off(serve: Serve) -> None:
-    grace = 3.0
+    grace = 4.0  # room for the first health probe below on a loaded 2-core CI machine
     srv = await applicant(
         await serve(
             http_header_timeout_seconds=1.0,
@@ -177,15 +177,20 @@ async def test_slow_uploads_do_not_take_the_api_down_and_are_cut_off(serve: Serv
     try:
         await asyncio.sleep(1.0)  # every upload is in its handler, reading the body
         async with aiohttp.ClientSession() as http:
-            for _ in range(3):
+            for probe in range(3):
                 t0 = time.monotonic()
                 async with http.get(
                     srv.url + "/healthz", timeout=aiohttp.ClientTimeout(total=3)
                 ) as resp:
                     assert resp.status == 200, await resp.text()
                 assert time.monotonic() - t0 < 3
+                if probe == 0:
+                    # Answered while every upload still held its connection. Checked after the
+                    # first probe only: on a loaded machine three probes can outlast the grace,
+                    # and then the uploads are rightly cut off before the last one answers.
+                    done = [u for u in uploads if u.done()]
+                    assert not done, [u.exception() or u.result() for u in done]
                 await asyncio.sleep(0.3)
-        assert not any(u.done() for u in uploads)  # the uploads were all still open meanwhile
         results = await asyncio.gather(*uploads)
     finally:
         for u in uploads:
