@@ -222,6 +222,47 @@ async def test_body_that_never_starts_is_cut_off(serve: Serve) -> None:
     writer.close()
 
 
+async def test_an_upload_whose_client_leaves_is_not_an_error(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A phone that loses signal halfway through an evidence upload was logged as an unhandled
+    server error (a 500 traceback per lost upload, in the log the court's IT watches). It is
+    the client leaving: logged as such, and nothing of the upload is kept."""
+    srv = await applicant(await serve())
+    root = srv.app[STATE_KEY].settings.data_dir / "network" / "attachments"
+    body = multipart(pdf(200_000))
+    _reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(
+        (
+            f"POST {UPLOAD} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {srv.token}\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body[:50_000]
+    )
+    await writer.drain()
+    with caplog.at_level("INFO", logger="server.http.errors"):
+        await asyncio.sleep(0.5)  # the handler is streaming the file to disk
+        writer.transport.abort()
+        for _ in range(50):
+            if any("client left" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.1)
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert [r.getMessage() for r in caplog.records if "client left" in r.getMessage()] == [
+        f"client left during POST {UPLOAD}"
+    ]
+    assert await srv.stored() == 0
+    assert [p for p in root.rglob("*") if p.is_file()] == []  # no partial or temporary file
+    async with aiohttp.ClientSession() as http:  # and the applicant can simply upload again
+        async with http.post(
+            srv.url + UPLOAD, data=multipart(pdf(4000)), headers={**srv.auth, **MULTIPART}
+        ) as r:
+            assert r.status == 201, await r.text()
+    assert await srv.stored() == 1
+
+
 # --- (b) request heads: slowloris ---------------------------------------------------------------
 async def test_partial_head_is_disconnected_after_the_header_timeout(serve: Serve) -> None:
     srv = await serve(http_header_timeout_seconds=0.5, http_keepalive_timeout_seconds=2.0)
