@@ -106,9 +106,6 @@ _STATUS_CODES = {
 }
 
 
-_INTERNAL = {"error": {"code": "internal", "message": "服务器内部错误 / internal server error"}}
-
-
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -122,19 +119,22 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
             raise
         code, message = _STATUS_CODES.get(exc.status, ("http_error", exc.reason))
         return web.json_response({"error": {"code": code, "message": message}}, status=exc.status)
-    except ConnectionResetError:
-        transport = request.transport
-        if transport is None or transport.is_closing():
+    except IntegrityError:
+        log.info("integrity conflict on %s %s", request.method, request.path, exc_info=True)
+        err = conflict("与现有数据冲突 / conflicts with existing data")
+        return web.json_response(err.body(), status=409)
+    except Exception as exc:
+        if isinstance(exc, ConnectionResetError) and _client_gone(request):
             # The client went away mid-request (a closed tab, a phone out of signal): nothing
             # failed here and no answer can reach it. 499 is what the access log shows.
             log.info("client left during %s %s", request.method, request.path)
             return web.Response(status=499, reason="Client Closed Request")
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return web.json_response(_INTERNAL, status=500)
-    except IntegrityError:
-        log.info("integrity conflict on %s %s", request.method, request.path, exc_info=True)
-        err = conflict("与现有数据冲突 / conflicts with existing data")
-        return web.json_response(err.body(), status=409)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return web.json_response(_INTERNAL, status=500)
+        body = {"error": {"code": "internal", "message": "服务器内部错误 / internal server error"}}
+        return web.json_response(body, status=500)
+
+
+def _client_gone(request: web.Request) -> bool:
+    """The request's own connection is closed, so a reset came from the client, not a backend."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
